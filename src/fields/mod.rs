@@ -1,0 +1,525 @@
+//! Field extraction: one rule per field, each a few lookups on the record's [`View`].
+//!
+//! The rules reproduce upstream's values exactly (spec section 3), except for the
+//! documented fixes D1–D4. Results go into an [`Out`] buffer owned by the caller, so
+//! the C ABI can hand out pointers that stay valid until the next extraction.
+
+mod info;
+mod table;
+
+use std::borrow::Cow;
+
+pub use info::{event_to_string, info_into};
+pub use table::{Def, FIELDS, Field, Type, by_name, fields_json, markdown_table};
+
+use crate::json::minify::minify_into;
+use crate::json::{Kind, Span, View};
+
+/// One extracted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    /// A NUL-terminated string at `Out::bytes[at..at + len]` (the NUL not counted).
+    Str {
+        at: u32,
+        len: u32,
+    },
+    U64(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Value {
+    pub scalar: Scalar,
+    /// The value's JSON text in the payload; `None` for derived values.
+    pub span: Option<Span>,
+}
+
+/// The values of one extraction call (all its fields), reused between calls.
+#[derive(Default)]
+pub struct Out {
+    pub bytes: Vec<u8>,
+    pub values: Vec<Value>,
+}
+
+impl Out {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.values.clear();
+    }
+
+    /// The text of a string value (without its NUL).
+    pub fn text(&self, v: &Value) -> &[u8] {
+        match v.scalar {
+            Scalar::Str { at, len } => &self.bytes[at as usize..(at + len) as usize],
+            Scalar::U64(_) => b"",
+        }
+    }
+
+    fn push_str(&mut self, s: &[u8], span: Option<Span>) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(s);
+        self.finish_str(at, span);
+    }
+
+    /// Ends a string that was written into `bytes` from `at` on.
+    fn finish_str(&mut self, at: usize, span: Option<Span>) {
+        let len = self.bytes.len() - at;
+        self.bytes.push(0);
+        self.values.push(Value {
+            scalar: Scalar::Str {
+                at: at as u32,
+                len: len as u32,
+            },
+            span,
+        });
+    }
+
+    fn push_u64(&mut self, n: u64, span: Option<Span>) {
+        self.values.push(Value {
+            scalar: Scalar::U64(n),
+            span,
+        });
+    }
+}
+
+/// Upstream's generic string rule: missing → no value; a string → its unescaped text;
+/// any other JSON value → the empty string.
+fn g<'v, V: View>(v: &'v V, path: &[&str]) -> Option<(Cow<'v, [u8]>, Span)> {
+    let id = v.path(path)?;
+    Some((v.text(id).unwrap_or(Cow::Borrowed(b"")), v.span(id)))
+}
+
+/// The text of a string value, or `""` for any other kind.
+fn text_or_empty<V: View>(v: &V, id: V::Id) -> Cow<'_, [u8]> {
+    v.text(id).unwrap_or(Cow::Borrowed(b""))
+}
+
+/// `readOnly`, `managementEvent`, `sessionCredentialFromConsole`: missing → no value;
+/// JSON `true` → "true"; anything else → "false".
+fn flag<V: View>(v: &V, key: &str) -> Option<(&'static [u8], Span)> {
+    let id = v.member(v.root(), key)?;
+    let yes = v.kind(id) == Kind::True;
+    Some((if yes { b"true" } else { b"false" }, v.span(id)))
+}
+
+/// What upstream's user lookup found (`ct.user`, `ct.info`, `event_to_string`).
+pub(crate) enum UserLookup<'v> {
+    Found(Cow<'v, [u8]>, Option<Span>),
+    /// No value; the text is what `event_to_string` prints in its place.
+    Missing(&'static str),
+}
+
+pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_> {
+    let Some(ty) = v.path(&["userIdentity", "type"]).and_then(|t| v.text(t)) else {
+        return UserLookup::Missing("");
+    };
+    let key: &[&str] = match ty.as_ref() {
+        b"Root" | b"IAMUser" => &["userIdentity", "userName"],
+        b"AWSService" => &["userIdentity", "invokedBy"],
+        b"AssumedRole" => &[
+            "userIdentity",
+            "sessionContext",
+            "sessionIssuer",
+            "userName",
+        ],
+        b"AWSAccount" => return UserLookup::Found(Cow::Borrowed(b"AWSAccount"), None),
+        b"FederatedUser" => return UserLookup::Found(Cow::Borrowed(b"FederatedUser"), None),
+        _ => return UserLookup::Missing("<unknown user type>"),
+    };
+    match v.path(key) {
+        Some(id) => UserLookup::Found(text_or_empty(v, id), Some(v.span(id))),
+        None if ty.as_ref() == b"AssumedRole" => {
+            UserLookup::Found(Cow::Borrowed(b"AssumedRole"), None)
+        }
+        None => UserLookup::Missing("<NA>"),
+    }
+}
+
+fn original_user<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
+    let is_assumed = v
+        .path(&["userIdentity", "type"])
+        .and_then(|t| v.text(t))
+        .is_some_and(|t| t.as_ref() == b"AssumedRole");
+    if !is_assumed {
+        return g(v, &["userIdentity", "userName"]);
+    }
+    let part = |path: &[&str], sep: u8, parts: usize| {
+        let id = v.path(path);
+        let text = id.map_or(Cow::Borrowed(&b""[..]), |id| text_or_empty(v, id));
+        let pieces: Vec<&[u8]> = text.split(|&b| b == sep).collect();
+        (pieces.len() == parts).then(|| {
+            let last = pieces[parts - 1].to_vec();
+            let span = id.map(|id| v.span(id)).unwrap_or_default();
+            (Cow::Owned(last), span)
+        })
+    };
+    part(&["userIdentity", "arn"], b'/', 3)
+        .or_else(|| part(&["userIdentity", "principalId"], b':', 2))
+}
+
+/// Upstream's number conversion for `s3.bytes*`: an unsigned decimal integer as is,
+/// otherwise a float truncated the way Go converts float64 to uint64 on amd64;
+/// non-numbers count as 0.
+fn number_u64<V: View>(v: &V, id: V::Id) -> u64 {
+    if v.kind(id) != Kind::Number {
+        return 0;
+    }
+    let raw = v.raw(id);
+    if !raw.is_empty() && raw.iter().all(u8::is_ascii_digit) {
+        if let Some(n) = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            return n;
+        }
+    }
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(parse_go_float)
+        .map_or(0, go_f64_to_u64)
+}
+
+fn parse_go_float(s: &str) -> Option<f64> {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let neg = s.starts_with('-');
+    let special = if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+        Some(f64::INFINITY)
+    } else if body.eq_ignore_ascii_case("nan") {
+        Some(f64::NAN)
+    } else {
+        None
+    };
+    match special {
+        Some(f) => Some(if neg { -f } else { f }),
+        None => s.parse::<f64>().ok(),
+    }
+}
+
+/// Go's `uint64(f)` as compiled for amd64: values below 2^63 go through a signed
+/// conversion (negative values wrap, out-of-range gives 2^63), larger ones are
+/// offset by 2^63 first (NaN and +Inf end up 0).
+fn go_f64_to_u64(f: f64) -> u64 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    let cvt = |x: f64| -> i64 {
+        if x.is_nan() || x >= TWO63 || x < -TWO63 {
+            i64::MIN
+        } else {
+            x as i64
+        }
+    };
+    if f < TWO63 {
+        cvt(f) as u64
+    } else {
+        (cvt(f - TWO63) as u64) ^ (1 << 63)
+    }
+}
+
+fn s3_side<V: View>(v: &V, key: &str) -> Option<(u64, Span)> {
+    let id = v.path(&["additionalEventData", key])?;
+    Some((number_u64(v, id), v.span(id)))
+}
+
+pub(crate) fn s3_bytes<V: View>(v: &V) -> Option<u64> {
+    let i = s3_side(v, "bytesTransferredIn");
+    let o = s3_side(v, "bytesTransferredOut");
+    if i.is_none() && o.is_none() {
+        return None;
+    }
+    Some(i.map_or(0, |x| x.0).wrapping_add(o.map_or(0, |x| x.0)))
+}
+
+pub(crate) fn s3_uri_into<V: View>(v: &V, out: &mut Vec<u8>) -> bool {
+    let bucket = v
+        .path(&["requestParameters", "bucketName"])
+        .and_then(|b| v.text(b));
+    let key = v
+        .path(&["requestParameters", "key"])
+        .and_then(|k| v.text(k));
+    match (bucket, key) {
+        (Some(b), Some(k)) => {
+            out.extend_from_slice(b"s3://");
+            out.extend_from_slice(&b);
+            out.push(b'/');
+            out.extend_from_slice(&k);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn event_name_is<V: View>(v: &V, name: &[u8]) -> bool {
+    v.member(v.root(), "eventName")
+        .and_then(|n| v.text(n))
+        .is_some_and(|n| n.as_ref() == name)
+}
+
+fn ec2_name<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
+    let items = v.path(&["requestParameters", "tagSpecificationSet", "items"])?;
+    if v.kind(items) != Kind::Array {
+        return None;
+    }
+    let mut name: Option<(Cow<'_, [u8]>, Span)> = None;
+    v.each_element(items, &mut |item| {
+        let is_instance = v
+            .member(item, "resourceType")
+            .and_then(|t| v.text(t))
+            .is_some_and(|t| t.as_ref() == b"instance");
+        if !is_instance {
+            return true;
+        }
+        let Some(tags) = v.member(item, "tags") else {
+            return true;
+        };
+        v.each_element(tags, &mut |tag| {
+            let is_name = v
+                .member(tag, "key")
+                .and_then(|k| v.text(k))
+                .is_some_and(|k| k.as_ref() == b"Name");
+            if is_name {
+                name = Some(match v.member(tag, "value") {
+                    Some(val) => (text_or_empty(v, val), v.span(val)),
+                    None => (Cow::Borrowed(b""), Span::default()),
+                });
+            }
+            !is_name
+        });
+        true
+    });
+    name.filter(|(n, _)| !n.is_empty())
+}
+
+/// `ec2.imageids` (all values, or the `index`-th), pushed into `out`.
+fn image_ids<V: View>(v: &V, index: Option<u64>, out: &mut Out) {
+    if let Some(items) = v.path(&["responseElements", "instancesSet", "items"]) {
+        match index {
+            None => v.each_element(items, &mut |item| {
+                if let Some(id) = v.member(item, "imageId") {
+                    if let Some(t) = v.text(id).filter(|t| !t.is_empty()) {
+                        out.push_str(&t, Some(v.span(id)));
+                    }
+                }
+                true
+            }),
+            Some(i) => {
+                let item = usize::try_from(i).ok().and_then(|i| v.element(items, i));
+                if let Some(id) = item.and_then(|item| v.member(item, "imageId")) {
+                    out.push_str(&text_or_empty(v, id), Some(v.span(id)));
+                }
+            }
+        }
+        return;
+    }
+    if index.is_some_and(|i| i != 0) {
+        return;
+    }
+    let found = g(v, &["requestParameters", "imageId"])
+        .or_else(|| {
+            g(
+                v,
+                &[
+                    "requestParameters",
+                    "DescribeFastLaunchImagesRequest",
+                    "ImageId",
+                    "content",
+                ],
+            )
+        })
+        .or_else(|| g(v, &["requestParameters", "launchSpecification", "imageId"]));
+    if let Some((t, span)) = found {
+        out.push_str(&t, Some(span));
+    }
+}
+
+/// Minified original text of a top-level member (D4), e.g. `ct.request`.
+fn minified<V: View>(v: &V, key: &str, out: &mut Out) {
+    if let Some(id) = v.member(v.root(), key) {
+        let at = out.bytes.len();
+        minify_into(v.raw(id), &mut out.bytes);
+        out.finish_str(at, Some(v.span(id)));
+    }
+}
+
+fn resources<V: View>(v: &V, out: &mut Out) {
+    let Some(arr) = v.member(v.root(), "resources") else {
+        return;
+    };
+    if v.element_count(arr) == 0 {
+        return;
+    }
+    let at = out.bytes.len();
+    let mut first = true;
+    v.each_element(arr, &mut |e| {
+        if !first {
+            out.bytes.push(b',');
+        }
+        first = false;
+        minify_into(v.raw(e), &mut out.bytes);
+        true
+    });
+    out.finish_str(at, Some(v.span(arr)));
+}
+
+/// Extracts `field` from the record behind `v` into `out`. `index` is the argument
+/// of an indexed field (`ec2.imageids[1]`), if given.
+pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) {
+    use Field as F;
+    let simple: Option<&[&str]> = match field {
+        F::Id => Some(&["eventID"]),
+        F::Error => Some(&["errorCode"]),
+        F::ErrorMessage => Some(&["errorMessage"]),
+        F::Time => Some(&["eventTime"]),
+        F::Src => Some(&["eventSource"]),
+        F::Name => Some(&["eventName"]),
+        F::UserIdentityType => Some(&["userIdentity", "type"]),
+        F::UserPrincipalId => Some(&["userIdentity", "principalId"]),
+        F::UserArn => Some(&["userIdentity", "arn"]),
+        F::Region => Some(&["awsRegion"]),
+        F::ResponseSubnetId => Some(&["responseElements", "subnetId"]),
+        F::ResponseReservationId => Some(&["responseElements", "reservationId"]),
+        F::RequestAvailabilityZone => Some(&["requestParameters", "availabilityZone"]),
+        F::RequestCluster => Some(&["requestParameters", "cluster"]),
+        F::RequestFunctionName => Some(&["requestParameters", "functionName"]),
+        F::RequestGroupName => Some(&["requestParameters", "groupName"]),
+        F::RequestHost => Some(&["requestParameters", "Host"]),
+        F::RequestName => Some(&["requestParameters", "name"]),
+        F::RequestPolicy => Some(&["requestParameters", "policy"]),
+        F::RequestReason => Some(&["requestParameters", "reason"]),
+        F::RequestTarget => Some(&["requestParameters", "target"]),
+        // D1: upstream never matches this field (a typo); this is its intended path.
+        F::RequestDocumentName => Some(&["requestParameters", "documentName"]),
+        F::RequestSerialNumber => Some(&["requestParameters", "serialNumber"]),
+        F::RequestServiceName => Some(&["requestParameters", "serviceName"]),
+        F::RequestSubnetId => Some(&["requestParameters", "subnetId"]),
+        F::RequestTaskDefinition => Some(&["requestParameters", "taskDefinition"]),
+        F::RequestUserName => Some(&["requestParameters", "userName"]),
+        F::SrcIp => Some(&["sourceIPAddress"]),
+        F::UserAgent => Some(&["userAgent"]),
+        F::RequestId => Some(&["requestID"]),
+        F::EventType => Some(&["eventType"]),
+        F::ApiVersion => Some(&["apiVersion"]),
+        F::RecipientAccountId => Some(&["recipientAccountId"]),
+        F::ServiceEventDetails => Some(&["serviceEventDetails"]),
+        F::SharedEventId => Some(&["sharedEventID"]),
+        F::VpcEndpointId => Some(&["vpcEndpointId"]),
+        F::EventCategory => Some(&["eventCategory"]),
+        F::AddendumReason => Some(&["addendum", "reason"]),
+        F::AddendumUpdatedFields => Some(&["addendum", "updatedFields"]),
+        F::AddendumOriginalRequestId => Some(&["addendum", "originalRequestID"]),
+        F::AddendumOriginalEventId => Some(&["addendum", "originalEventID"]),
+        F::EdgeDeviceDetails => Some(&["edgeDeviceDetails"]),
+        F::TlsVersion => Some(&["tlsDetails", "tlsVersion"]),
+        F::TlsCipherSuite => Some(&["tlsDetails", "cipherSuite"]),
+        F::TlsClientProvidedHostHeader => Some(&["tlsDetails", "clientProvidedHostHeader"]),
+        F::S3Bucket => Some(&["requestParameters", "bucketName"]),
+        F::S3Key => Some(&["requestParameters", "key"]),
+        F::EcrRepository => Some(&["requestParameters", "repositoryName"]),
+        F::EcrImageTag => Some(&["requestParameters", "imageTag"]),
+        F::IamRole => Some(&["requestParameters", "roleName"]),
+        F::IamPolicy => Some(&["requestParameters", "policyName"]),
+        _ => None,
+    };
+    if let Some(path) = simple {
+        if let Some((t, span)) = g(v, path) {
+            out.push_str(&t, Some(span));
+        }
+        return;
+    }
+    match field {
+        F::ShortSrc => {
+            if let Some((t, span)) = g(v, &["eventSource"]) {
+                const SUFFIX: &[u8] = b".amazonaws.com";
+                let short = match t.strip_suffix(SUFFIX) {
+                    Some(s) if t.len() > SUFFIX.len() => s,
+                    _ => &t,
+                };
+                out.push_str(short, Some(span));
+            }
+        }
+        F::User => {
+            if let UserLookup::Found(t, span) = user(v) {
+                out.push_str(&t, span);
+            }
+        }
+        F::OriginalUser => {
+            if let Some((t, span)) = original_user(v) {
+                out.push_str(&t, Some(span));
+            }
+        }
+        F::UserAccountId => {
+            let found =
+                g(v, &["userIdentity", "accountId"]).or_else(|| g(v, &["recipientAccountId"]));
+            if let Some((t, span)) = found {
+                out.push_str(&t, Some(span));
+            }
+        }
+        F::Response => minified(v, "responseElements", out),
+        F::Request => minified(v, "requestParameters", out),
+        F::AdditionalEventData => minified(v, "additionalEventData", out),
+        F::Resources => resources(v, out),
+        F::Info => {
+            let at = out.bytes.len();
+            info_into(v, &mut out.bytes);
+            out.finish_str(at, None);
+        }
+        F::ManagementEvent | F::ReadOnly | F::SessionCredentialFromConsole => {
+            let key = match field {
+                F::ManagementEvent => "managementEvent",
+                F::ReadOnly => "readOnly",
+                _ => "sessionCredentialFromConsole",
+            };
+            if let Some((t, span)) = flag(v, key) {
+                // D2: CloudTrail writes sessionCredentialFromConsole as the string "true".
+                let from_console_string = field == F::SessionCredentialFromConsole
+                    && v.member(v.root(), key)
+                        .and_then(|id| v.text(id))
+                        .is_some_and(|s| s.as_ref() == b"true");
+                let t: &[u8] = if from_console_string { b"true" } else { t };
+                out.push_str(t, Some(span));
+            }
+        }
+        F::S3Uri => {
+            let at = out.bytes.len();
+            if s3_uri_into(v, &mut out.bytes) {
+                out.finish_str(at, None);
+            }
+        }
+        F::S3Bytes => {
+            if let Some(n) = s3_bytes(v) {
+                out.push_u64(n, None);
+            }
+        }
+        F::S3BytesIn | F::S3BytesOut => {
+            let key = if field == F::S3BytesIn {
+                "bytesTransferredIn"
+            } else {
+                "bytesTransferredOut"
+            };
+            if let Some((n, span)) = s3_side(v, key) {
+                out.push_u64(n, Some(span));
+            }
+        }
+        F::S3CntGet | F::S3CntPut | F::S3CntOther => {
+            let get = event_name_is(v, b"GetObject");
+            let put = event_name_is(v, b"PutObject");
+            let one = match field {
+                F::S3CntGet => get,
+                F::S3CntPut => put,
+                _ => !get && !put,
+            };
+            if one {
+                out.push_u64(1, None);
+            }
+        }
+        F::Ec2Name => {
+            if let Some((t, span)) = ec2_name(v) {
+                out.push_str(&t, Some(span).filter(|s| !s.is_empty()));
+            }
+        }
+        F::Ec2ImageId => image_ids(v, Some(0), out),
+        F::Ec2ImageIds => image_ids(v, index, out),
+        // The remaining fields follow the generic rule, handled above.
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

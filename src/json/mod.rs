@@ -1,0 +1,110 @@
+//! Read-only access to one CloudTrail record.
+//!
+//! Two implementations answer the same questions: [`tape::TapeIndex`], built once per
+//! event from a simd-json tape (strict JSON, the fast path), and [`lazy::LazyView`],
+//! which walks the original bytes with upstream's lenient grammar (records simd-json
+//! rejects, and records too large to index). Field rules are written once against
+//! [`View`] and therefore give identical answers on both paths.
+
+pub mod lazy;
+pub mod lenient;
+pub mod minify;
+pub mod tape;
+
+use std::borrow::Cow;
+
+/// The JSON type of a value, as the field rules need to distinguish it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    True,
+    False,
+    Null,
+}
+
+/// A value's byte range in the record payload (`end` exclusive). Strings include
+/// their quotes, containers their brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn len(self) -> u32 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Lookups on one record. `Id` is a cheap handle to a value inside it.
+pub trait View {
+    type Id: Copy;
+
+    /// The record's original bytes, which every [`Span`] indexes.
+    fn payload(&self) -> &[u8];
+    fn root(&self) -> Self::Id;
+    fn kind(&self, id: Self::Id) -> Kind;
+    fn span(&self, id: Self::Id) -> Span;
+    /// First member named `key` (compared after unescaping), if `obj` is an object.
+    fn member(&self, obj: Self::Id, key: &str) -> Option<Self::Id>;
+    /// The unescaped text of a string value; `None` for every other kind.
+    fn text(&self, id: Self::Id) -> Option<Cow<'_, [u8]>>;
+    /// Calls `f` on each element of an array, in order, until it returns `false`.
+    fn each_element(&self, arr: Self::Id, f: &mut dyn FnMut(Self::Id) -> bool);
+    /// Calls `f` on each member of an object with its unescaped key, until `f` returns `false`.
+    fn each_member(&self, obj: Self::Id, f: &mut dyn FnMut(&[u8], Self::Id) -> bool);
+
+    /// Walks `keys` from `from` through objects only (an array or scalar on the way
+    /// means "missing", as upstream's `Get` does for non-numeric keys).
+    fn path_from(&self, from: Self::Id, keys: &[&str]) -> Option<Self::Id> {
+        let mut cur = from;
+        for key in keys {
+            cur = self.member(cur, key)?;
+        }
+        Some(cur)
+    }
+
+    fn path(&self, keys: &[&str]) -> Option<Self::Id> {
+        self.path_from(self.root(), keys)
+    }
+
+    /// The `i`-th element of an array.
+    fn element(&self, arr: Self::Id, i: usize) -> Option<Self::Id> {
+        let mut n = 0;
+        let mut found = None;
+        self.each_element(arr, &mut |id| {
+            if n == i {
+                found = Some(id);
+                return false;
+            }
+            n += 1;
+            true
+        });
+        found
+    }
+
+    /// The number of elements of an array (0 for any other kind).
+    fn element_count(&self, arr: Self::Id) -> usize {
+        let mut n = 0;
+        self.each_element(arr, &mut |_| {
+            n += 1;
+            true
+        });
+        n
+    }
+
+    /// The original JSON text of a value.
+    fn raw(&self, id: Self::Id) -> &[u8] {
+        let s = self.span(id);
+        self.payload()
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or_default()
+    }
+}
