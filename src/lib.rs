@@ -4,8 +4,19 @@
 //! `cloudtrail` plugin (same name, id, event source, configuration and field values),
 //! and as a Rust library for the `cloudtrail` command line and the benchmarks.
 
+pub mod batch;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod extract;
 pub mod fields;
+pub mod instance;
 pub mod json;
+pub mod log;
+pub mod metrics;
+pub mod plugin;
 pub mod record;
 pub mod scan;
+pub mod source;
 pub mod time;

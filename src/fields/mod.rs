@@ -200,7 +200,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
 fn go_f64_to_u64(f: f64) -> u64 {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     let cvt = |x: f64| -> i64 {
-        if x.is_nan() || x >= TWO63 || x < -TWO63 {
+        if x.is_nan() || !(-TWO63..TWO63).contains(&x) {
             i64::MIN
         } else {
             x as i64

@@ -1,0 +1,110 @@
+//! Counters exposed through the plugin API's metrics (and the command line's summary).
+//!
+//! Shared by the plugin state, its open source and the worker threads, and read by
+//! Falco's stats and Prometheus threads concurrently, so every counter is an atomic.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::record::Skip;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub events: AtomicU64,
+    pub records_skipped: [AtomicU64; Skip::ALL.len()],
+    pub files_read: AtomicU64,
+    pub files_failed: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_decompressed: AtomicU64,
+    pub retries: AtomicU64,
+    pub sqs_messages_received: AtomicU64,
+    pub sqs_messages_deleted: AtomicU64,
+    pub sqs_messages_ignored: AtomicU64,
+    pub sqs_messages_poisoned: AtomicU64,
+}
+
+/// Names are `snake_case` ASCII: Prometheus shows them as
+/// `falcosecurity_plugins_cloudtrail_<name>_total`.
+pub const NAMES: [&str; 17] = [
+    "events",
+    "records_skipped_invalid_json",
+    "records_skipped_too_deep",
+    "records_skipped_no_event_time",
+    "records_skipped_no_event_type",
+    "records_skipped_insight",
+    "records_skipped_too_large",
+    "records_skipped_not_an_object",
+    "files_read",
+    "files_failed",
+    "bytes_read",
+    "bytes_decompressed",
+    "retries",
+    "sqs_messages_received",
+    "sqs_messages_deleted",
+    "sqs_messages_ignored",
+    "sqs_messages_poisoned",
+];
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn skipped(&self, why: Skip) {
+        let i = Skip::ALL.iter().position(|s| *s == why).unwrap_or(0);
+        Self::add(&self.records_skipped[i], 1);
+    }
+
+    pub fn skipped_count(&self, why: Skip) -> u64 {
+        let i = Skip::ALL.iter().position(|s| *s == why).unwrap_or(0);
+        self.records_skipped[i].load(Ordering::Relaxed)
+    }
+
+    /// Current values, in [`NAMES`] order.
+    pub fn snapshot(&self) -> [u64; NAMES.len()] {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = [0u64; NAMES.len()];
+        out[0] = l(&self.events);
+        for (i, c) in self.records_skipped.iter().enumerate() {
+            out[1 + i] = l(c);
+        }
+        let rest = [
+            &self.files_read,
+            &self.files_failed,
+            &self.bytes_read,
+            &self.bytes_decompressed,
+            &self.retries,
+            &self.sqs_messages_received,
+            &self.sqs_messages_deleted,
+            &self.sqs_messages_ignored,
+            &self.sqs_messages_poisoned,
+        ];
+        for (i, c) in rest.iter().enumerate() {
+            out[1 + Skip::ALL.len() + i] = l(c);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_skip_reasons() {
+        for (i, s) in Skip::ALL.iter().enumerate() {
+            assert_eq!(NAMES[1 + i], format!("records_skipped_{}", s.key()));
+        }
+        let m = Metrics::default();
+        m.skipped(Skip::Insight);
+        Metrics::add(&m.sqs_messages_poisoned, 3);
+        let snap = m.snapshot();
+        assert_eq!(
+            snap[NAMES
+                .iter()
+                .position(|n| *n == "records_skipped_insight")
+                .unwrap()],
+            1
+        );
+        assert_eq!(snap[NAMES.len() - 1], 3);
+    }
+}
