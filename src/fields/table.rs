@@ -754,4 +754,59 @@ mod tests {
         }
         assert_eq!(by_name("ct.info").unwrap().field, Field::Info);
     }
+
+    #[test]
+    fn readme_lists_exactly_these_fields() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("<!-- FIELDS -->\n")
+            .expect("README field table start")
+            + "<!-- FIELDS -->\n".len();
+        let end = readme
+            .find("<!-- /FIELDS -->")
+            .expect("README field table end");
+        assert_eq!(
+            &readme[start..end],
+            markdown_table(),
+            "README field table is stale: regenerate it with `cloudtrail --list-fields`"
+        );
+    }
+
+    #[test]
+    fn fields_json_is_what_libsinsp_expects() {
+        let v: serde_json::Value = serde_json::from_str(fields_json()).unwrap();
+        let arr = v.as_array().unwrap();
+        assert_eq!(arr.len(), 73);
+        for (i, f) in arr.iter().enumerate() {
+            assert_eq!(f["name"], FIELDS[i].name);
+            assert!(["string", "uint64"].contains(&f["type"].as_str().unwrap()));
+            assert!(f["properties"].is_array());
+        }
+        let ids = arr.iter().find(|f| f["name"] == "ec2.imageids").unwrap();
+        assert_eq!(ids["isList"], true);
+        assert_eq!(ids["arg"]["isIndex"], true);
+        assert_eq!(ids["arg"]["isRequired"], false);
+        let hidden: Vec<_> = arr
+            .iter()
+            .filter(|f| {
+                f["properties"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p == "hidden")
+            })
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            hidden,
+            [
+                "ct.time",
+                "s3.bytes.in",
+                "s3.bytes.out",
+                "s3.cnt.get",
+                "s3.cnt.put",
+                "s3.cnt.other"
+            ]
+        );
+    }
 }
