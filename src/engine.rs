@@ -62,11 +62,7 @@ impl Engine {
                     self.config.max_decompressed_bytes,
                     self.metrics.clone(),
                 )?;
-                Ok(Instance::new(
-                    Box::new(feed),
-                    self.log.clone(),
-                    self.metrics.clone(),
-                ))
+                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
             }
             OpenParams::S3 { .. } | OpenParams::Sqs { .. } => Err(Error::new(format!(
                 "cannot open {params}: S3 and SQS sources are not available in this build"
@@ -75,7 +71,11 @@ impl Engine {
     }
 
     pub fn next_batch(&mut self, inst: &mut Instance) -> Result<Status> {
-        inst.next_batch(&mut self.extractor).map_err(Error::new)
+        let status = inst.next_batch(&mut self.extractor)?;
+        if let Status::Events(n) = status {
+            crate::metrics::Metrics::add(&self.metrics.events, n as u64);
+        }
+        Ok(status)
     }
 
     /// Closes a source; its batch memory must not be used afterwards.
@@ -98,9 +98,11 @@ impl Engine {
         evtnum: u64,
         event: &[u8],
         requests: &[Request],
+        want_spans: bool,
         f: &mut dyn FnMut(usize, &Out, std::ops::Range<usize>),
     ) -> std::result::Result<(), ExtractError> {
-        self.extractor.extract_each(evtnum, event, requests, f)
+        self.extractor
+            .extract_each(evtnum, event, requests, want_spans, f)
     }
 
     pub fn event_to_string(&mut self, evtnum: u64, event: &[u8]) -> &[u8] {

@@ -8,11 +8,8 @@
 
 use crate::event;
 use crate::fields::{self, Field, Out};
-use crate::json::tape::{Indexer, TapeIndex};
+use crate::json::tape::Indexer;
 use crate::record::{self, AnyView, Index, Skip};
-
-/// Index memory kept for one batch; past it, indexes are rebuilt on demand.
-const BATCH_INDEX_BUDGET: usize = 64 << 20;
 
 /// One field to extract, with its index argument (`ec2.imageids[2]`) if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +28,13 @@ struct Single {
 #[derive(Default)]
 pub struct Extractor {
     indexer: Indexer,
-    range: (usize, usize),
-    offsets: Vec<usize>,
-    cached: Vec<Option<Index>>,
-    cached_bytes: usize,
-    pool: Vec<TapeIndex>,
+    /// The current batch: each event's address and index (taken from its block).
+    batch: Vec<(usize, Option<Index>)>,
+    /// Position in `batch` of the last event looked up.
+    hint: usize,
     single: Option<Single>,
     out: Out,
+    bounds: Vec<std::ops::Range<usize>>,
     text: Vec<u8>,
 }
 
@@ -64,61 +61,25 @@ impl std::fmt::Display for ExtractError {
 }
 
 impl Extractor {
-    /// Forgets the previous batch (its arena is about to be reused).
-    pub fn begin_batch(&mut self) {
-        for idx in self.cached.drain(..).flatten() {
-            if let Index::Tape(t) = idx {
-                self.pool.push(t);
-            }
-        }
-        self.cached_bytes = 0;
-        self.offsets.clear();
-        self.range = (0, 0);
+    /// Adds an event of the batch being assembled, with its prepared index.
+    pub fn add_event(&mut self, addr: usize, index: Option<Index>) {
+        self.batch.push((addr, index));
     }
 
-    /// Applies upstream's emission rules to one record. On success the record's index
-    /// is kept for the event the caller is about to append to the batch.
-    pub fn admit(&mut self, payload: &[u8]) -> Result<u64, Skip> {
-        let spare = self.pool.pop().unwrap_or_default();
-        let index = record::index(&mut self.indexer, payload, spare)?;
-        match index.view(payload).timestamp() {
-            Ok(ts) => {
-                let size = index.footprint();
-                if self.cached_bytes + size <= BATCH_INDEX_BUDGET {
-                    self.cached_bytes += size;
-                    self.cached.push(Some(index));
-                } else {
-                    self.recycle(index);
-                    self.cached.push(None);
-                }
-                Ok(ts)
-            }
-            Err(skip) => {
-                self.recycle(index);
-                Err(skip)
-            }
-        }
+    /// The batch is complete.
+    pub fn end_batch(&mut self) {
+        self.hint = 0;
     }
 
-    fn recycle(&mut self, index: Index) {
-        if let Index::Tape(t) = index {
-            if t.footprint() <= 1 << 20 {
-                self.pool.push(t);
-            }
-        }
+    /// Takes the previous batch's indexes back (for reuse), forgetting the batch.
+    pub fn take_batch(&mut self) -> Vec<Index> {
+        self.batch.drain(..).filter_map(|(_, i)| i).collect()
     }
 
-    /// The batch is complete: remember where its events live.
-    pub fn end_batch(&mut self, range: (usize, usize), offsets: &[usize]) {
-        self.range = range;
-        self.offsets.clear();
-        self.offsets.extend_from_slice(offsets);
-        debug_assert_eq!(self.offsets.len(), self.cached.len());
-    }
-
-    /// Drops everything tied to the closed source's buffers.
+    /// Drops everything tied to a closed source's buffers.
     pub fn forget_batch(&mut self) {
-        self.begin_batch();
+        self.batch.clear();
+        self.single = None;
     }
 
     /// The index of `event` (whole event bytes), from the batch or built now.
@@ -129,12 +90,17 @@ impl Extractor {
     ) -> Result<(&'a Index, &'a [u8]), ExtractError> {
         let payload = event::payload(event).ok_or(ExtractError::NotAPluginEvent)?;
         let addr = event.as_ptr() as usize;
-        if addr >= self.range.0 && addr < self.range.1 {
-            if let Ok(i) = self.offsets.binary_search(&(addr - self.range.0)) {
-                if self.cached.get(i).is_some_and(|c| c.is_some()) {
-                    let idx = self.cached[i].as_ref().expect("checked above");
-                    return Ok((idx, payload));
-                }
+        // Falco extracts events in batch order: try where the last one was first.
+        let hint = self.hint;
+        let pos = [hint, hint + 1]
+            .into_iter()
+            .find(|&i| self.batch.get(i).is_some_and(|e| e.0 == addr))
+            .or_else(|| self.batch.iter().position(|e| e.0 == addr));
+        if let Some(i) = pos {
+            self.hint = i;
+            if self.batch[i].1.is_some() {
+                let idx = self.batch[i].1.as_ref().expect("checked above");
+                return Ok((idx, payload));
             }
         }
         let hit = self
@@ -149,7 +115,7 @@ impl Extractor {
                     index: Index::Tape(t),
                     ..
                 }) => t,
-                _ => TapeIndex::default(),
+                _ => Box::default(),
             };
             let index = record::index(&mut self.indexer, trimmed, spare)
                 .map_err(ExtractError::Unparsable)?;
@@ -171,10 +137,12 @@ impl Extractor {
         evtnum: u64,
         event: &[u8],
         requests: &[Request],
+        want_spans: bool,
         bounds: &mut Vec<std::ops::Range<usize>>,
     ) -> Result<(), ExtractError> {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        out.want_spans = want_spans;
         bounds.clear();
         let result = self.index_for(evtnum, event).map(|(index, payload)| {
             let view = index.view(payload);
@@ -198,26 +166,32 @@ impl Extractor {
         event: &[u8],
         requests: &[Request],
     ) -> Result<&Out, ExtractError> {
-        let mut bounds = Vec::new();
-        self.run(evtnum, event, requests, &mut bounds)?;
-        Ok(&self.out)
+        let mut bounds = std::mem::take(&mut self.bounds);
+        let r = self.run(evtnum, event, requests, true, &mut bounds);
+        self.bounds = bounds;
+        r.map(|()| &self.out)
     }
 
     /// Extracts each request, then calls `f` with the request's position, the output
-    /// and the range of `out.values` holding that request's values.
+    /// and the range of `out.values` holding that request's values. Value spans are
+    /// computed only when `want_spans`.
     pub fn extract_each(
         &mut self,
         evtnum: u64,
         event: &[u8],
         requests: &[Request],
+        want_spans: bool,
         f: &mut dyn FnMut(usize, &Out, std::ops::Range<usize>),
     ) -> Result<(), ExtractError> {
-        let mut bounds = Vec::with_capacity(requests.len());
-        self.run(evtnum, event, requests, &mut bounds)?;
-        for (i, b) in bounds.into_iter().enumerate() {
-            f(i, &self.out, b);
+        let mut bounds = std::mem::take(&mut self.bounds);
+        let r = self.run(evtnum, event, requests, want_spans, &mut bounds);
+        if r.is_ok() {
+            for (i, b) in bounds.iter().enumerate() {
+                f(i, &self.out, b.clone());
+            }
         }
-        Ok(())
+        self.bounds = bounds;
+        r
     }
 
     /// `event_to_string` text for `event` (upstream's wording for unparsable ones).
@@ -246,7 +220,6 @@ fn trim_nul(p: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Batch;
     use crate::fields::by_name;
 
     fn req(name: &str) -> Request {
@@ -264,62 +237,60 @@ mod tests {
     }
 
     #[test]
-    fn batch_events_use_their_cached_index_and_foreign_events_work_too() {
+    fn batch_events_use_their_index_and_foreign_events_work_too() {
         let recs = [
             r#"{"eventTime":"2020-01-01T00:00:00Z","eventType":"AwsApiCall","eventName":"A"}"#,
             r#"{"eventTime":"2020-01-01T00:00:01Z","eventType":"AwsApiCall","eventName":"B","n":NaN}"#,
         ];
         let mut ex = Extractor::default();
-        let mut batch = Batch::default();
-        ex.begin_batch();
+        let mut arena = Vec::new();
+        let mut offsets = Vec::new();
+        let mut indexes = Vec::new();
         for r in recs {
-            let ts = ex.admit(r.as_bytes()).unwrap();
-            batch.push(ts, r.as_bytes());
+            let mut ix = Indexer::default();
+            let index = record::index(&mut ix, r.as_bytes(), Box::default()).unwrap();
+            let ts = index.view(r.as_bytes()).timestamp().unwrap();
+            offsets.push(event::encode(&mut arena, ts, r.as_bytes()));
+            indexes.push(index);
         }
-        ex.end_batch(batch.address_range(), batch.offsets());
+        for (off, idx) in offsets.iter().zip(indexes) {
+            ex.add_event(arena[*off..].as_ptr() as usize, Some(idx));
+        }
+        ex.end_batch();
+        let ev = |i: usize| {
+            let off = offsets[i];
+            &arena[off..off + event::total_len(&arena[off..]).unwrap()]
+        };
         for (i, name) in ["A", "B"].iter().enumerate() {
-            let out = ex
-                .extract(i as u64, batch.event(i), &[req("ct.name")])
-                .unwrap();
+            let out = ex.extract(i as u64, ev(i), &[req("ct.name")]).unwrap();
             assert_eq!(text(out), [*name]);
         }
         // A copy of the event (another address) is indexed on its own.
-        let copy = batch.event(1).to_vec();
+        let copy = ev(1).to_vec();
         let out = ex
             .extract(9, &copy, &[req("ct.name"), req("ct.eventtype")])
             .unwrap();
         assert_eq!(text(out), ["B", "AwsApiCall"]);
         // NUL padding around a foreign payload is ignored, as upstream does.
-        let mut arena = Vec::new();
-        event::encode(&mut arena, 0, b"\0\0{\"eventName\":\"C\"}\0");
-        let out = ex.extract(10, &arena, &[req("ct.name")]).unwrap();
+        let mut other = Vec::new();
+        event::encode(&mut other, 0, b"\0\0{\"eventName\":\"C\"}\0");
+        let out = ex.extract(10, &other, &[req("ct.name")]).unwrap();
         assert_eq!(text(out), ["C"]);
         // Garbage is an error, not a panic.
-        let mut arena = Vec::new();
-        event::encode(&mut arena, 0, b"not json");
+        let mut bad = Vec::new();
+        event::encode(&mut bad, 0, b"not json");
         assert!(matches!(
-            ex.extract(11, &arena, &[req("ct.name")]),
+            ex.extract(11, &bad, &[req("ct.name")]),
             Err(ExtractError::Unparsable(Skip::InvalidJson))
         ));
         assert!(
-            ex.to_string(11, &arena)
+            ex.to_string(11, &bad)
                 .starts_with(b"<invalid JSON: %!s(MISSING)>")
         );
         assert!(matches!(
             ex.extract(12, b"short", &[]),
             Err(ExtractError::NotAPluginEvent)
         ));
-    }
-
-    #[test]
-    fn skipped_records_are_not_cached() {
-        let mut ex = Extractor::default();
-        ex.begin_batch();
-        assert_eq!(
-            ex.admit(br#"{"eventType":"AwsApiCall"}"#),
-            Err(Skip::NoEventTime)
-        );
-        assert_eq!(ex.admit(b"{"), Err(Skip::InvalidJson));
-        assert!(ex.cached.is_empty());
+        assert_eq!(ex.take_batch().len(), 2);
     }
 }

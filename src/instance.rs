@@ -1,26 +1,33 @@
-//! An open source: bytes from a [`Feed`], records from the scanner, events in batches.
+//! An open source, as Falco's event thread sees it: batches of ready events.
 //!
-//! Batch rules (spec 2.4, with D8): up to [`MAX_BATCH`] events; skipped records never
-//! end a batch early; when nothing is ready the call waits briefly and returns a
-//! timeout (never success with zero events); EOF is returned only by a call that
-//! delivers no events, after the last event went out.
+//! Behind it run the source's threads (I/O, gunzip) and the preparation thread
+//! ([`crate::prepare`]); `next_batch` only takes prepared blocks from a channel and
+//! hands out pointers into them. Batch rules (spec 2.4, with D8): up to
+//! [`MAX_BATCH`] events; skipped records never shorten a batch; when nothing is ready
+//! the call waits briefly and returns a timeout (never success with zero events); EOF
+//! comes only from a call that delivers no events, after the last event went out.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crate::batch::Batch;
+use crate::error::{Error, Result};
 use crate::extract::Extractor;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-use crate::record::Skip;
-use crate::scan::{Item, Scanner};
-use crate::source::{Chunk, Feed, Recv};
-use std::sync::Arc;
+use crate::prepare::{self, Block, Mark, Prepared, Preparer};
+use crate::source::{Control, Feed, Recv, Recycled};
 
 /// Events per batch (the upstream SDK's default).
 pub const MAX_BATCH: usize = 128;
 
 /// How long an empty `next_batch` waits for data before returning a timeout.
 pub const IDLE_WAIT: Duration = Duration::from_millis(30);
+
+/// Prepared blocks buffered ahead of Falco.
+const AHEAD: usize = 8;
 
 /// What a `next_batch` call produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,60 +40,91 @@ pub enum Status {
     Eof,
 }
 
-struct FileState {
-    id: u64,
-    name: String,
-    events: u64,
-    skips: [u64; Skip::ALL.len()],
-}
-
 pub struct Instance {
-    feed: Box<dyn Feed>,
-    window: Vec<u8>,
-    scanner: Scanner,
-    file: Option<FileState>,
+    rx: Option<Receiver<Prepared>>,
+    recycle: Option<SyncSender<Recycled>>,
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    control: Arc<dyn Control>,
+    /// Blocks holding events of the current batch; the last may have more to give.
+    live: Vec<Block>,
+    /// Next event of the last live block to hand out.
+    cursor: usize,
+    /// Next mark of the last live block to apply.
+    mark_cursor: usize,
+    /// The current batch: (live block, offset) of each event.
+    batch: Vec<(usize, usize)>,
     files_started: u64,
-    /// The feed has nothing more to give.
-    drained: bool,
+    /// Files whose last event went out in the current batch.
+    finished: Vec<u64>,
+    done: bool,
     failed: Option<String>,
-    batch: Batch,
-    log: Logger,
-    metrics: Arc<Metrics>,
-    /// The last file whose events have all been put in a batch.
-    finished_file: Option<u64>,
-    /// `finished_file` as of the previous batch: those events have been delivered.
-    delivered_file: Option<u64>,
 }
 
 impl Instance {
-    pub fn new(feed: Box<dyn Feed>, log: Logger, metrics: Arc<Metrics>) -> Self {
-        Instance {
-            feed,
-            window: Vec::new(),
-            scanner: Scanner::new(),
-            file: None,
+    /// Starts the preparation thread over `feed`.
+    pub fn start(mut feed: Box<dyn Feed>, log: Logger, metrics: Arc<Metrics>) -> Result<Instance> {
+        let control = feed.control();
+        let (tx, rx) = sync_channel(AHEAD);
+        let (recycle_tx, recycle_rx) = sync_channel(AHEAD * 2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cloudtrail-prep".into())
+            .spawn(move || {
+                let prep = Preparer::new(log, metrics);
+                let mut recv = |wait| {
+                    if stop2.load(Ordering::Relaxed) {
+                        Recv::Done
+                    } else {
+                        feed.recv(wait)
+                    }
+                };
+                prepare::run(prep, &mut recv, &tx, &recycle_rx);
+                feed.close();
+            })
+            .map_err(|e| Error::new(format!("cannot start the preparation thread: {e}")))?;
+        Ok(Instance {
+            rx: Some(rx),
+            recycle: Some(recycle_tx),
+            thread: Some(thread),
+            stop,
+            control,
+            live: Vec::new(),
+            cursor: 0,
+            mark_cursor: 0,
+            batch: Vec::new(),
             files_started: 0,
-            drained: false,
+            finished: Vec::new(),
+            done: false,
             failed: None,
-            batch: Batch::default(),
-            log,
-            metrics,
-            finished_file: None,
-            delivered_file: None,
+        })
+    }
+
+    /// Events in the current batch.
+    pub fn batch_len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// The bytes of event `i` of the current batch (header and payload).
+    pub fn event(&self, i: usize) -> &[u8] {
+        let (b, off) = self.batch[i];
+        let arena = &self.live[b].arena;
+        let len = crate::event::total_len(&arena[off..]).unwrap_or(0);
+        &arena[off..off + len]
+    }
+
+    /// Pointers to the current batch's events, for the host (which writes into them).
+    pub fn event_ptrs(&mut self, out: &mut Vec<*mut u8>) {
+        out.clear();
+        for &(b, off) in &self.batch {
+            out.push(self.live[b].arena[off..].as_mut_ptr());
         }
-    }
-
-    pub fn batch(&self) -> &Batch {
-        &self.batch
-    }
-
-    pub fn batch_mut(&mut self) -> &mut Batch {
-        &mut self.batch
     }
 
     /// Upstream's progress: files started over files known, as a fraction and text.
     pub fn progress(&self) -> (f64, String) {
-        let total = self.feed.total_files().unwrap_or(self.files_started);
+        let total = self.control.total_files().unwrap_or(self.files_started);
         let pd = self.files_started as f64 / total as f64;
         let text = if pd.is_nan() {
             format!("NaN% - {}/{} files", self.files_started, total)
@@ -101,192 +139,127 @@ impl Instance {
         (pd, text)
     }
 
-    /// Stops the source's threads. Closing delivers the last batch. Idempotent.
-    pub fn close(&mut self) {
-        if let Some(f) = self.finished_file.take() {
-            if self.delivered_file != Some(f) {
-                self.feed.delivered(f);
-            }
+    /// The previous batch reached Falco: report finished files, release memory.
+    fn settle_previous(&mut self, ex: &mut Extractor) {
+        for f in self.finished.drain(..) {
+            self.control.delivered(f);
         }
-        self.feed.close();
+        let indexes = ex.take_batch();
+        self.batch.clear();
+        // Keep only the last block, if it still has events or marks to give.
+        let keep_last = self
+            .live
+            .last()
+            .is_some_and(|b| self.cursor < b.offsets.len() || self.mark_cursor < b.marks.len());
+        let n = self.live.len() - usize::from(keep_last);
+        let blocks: Vec<_> = self.live.drain(..n).collect();
+        if !keep_last {
+            self.cursor = 0;
+            self.mark_cursor = 0;
+        }
+        if let Some(tx) = &self.recycle {
+            let _ = tx.try_send(Recycled { indexes, blocks });
+        }
     }
 
-    /// Fills the next batch. `ex` keeps the index of every event put in it.
-    pub fn next_batch(&mut self, ex: &mut Extractor) -> Result<Status, String> {
+    /// Fills the next batch. `ex` receives the index of every event in it.
+    pub fn next_batch(&mut self, ex: &mut Extractor) -> Result<Status> {
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            return Err(Error::new(e.clone()));
         }
-        // Everything handed out by the previous call has now reached Falco.
-        if self.delivered_file != self.finished_file {
-            self.delivered_file = self.finished_file;
-            if let Some(f) = self.delivered_file {
-                self.feed.delivered(f);
-            }
-        }
-        ex.begin_batch();
-        self.batch.clear();
-        let deadline = Instant::now() + IDLE_WAIT;
-        let status = loop {
-            if self.batch.len() >= MAX_BATCH {
-                break Status::Events(self.batch.len());
-            }
-            if let Some(item) = self.scanner.next(&self.window) {
-                self.on_item(item, ex);
+        self.settle_previous(ex);
+        while self.batch.len() < MAX_BATCH {
+            if self.take_from_last(ex) {
                 continue;
             }
-            self.compact();
-            if self.drained {
-                break if self.batch.is_empty() {
-                    Status::Eof
-                } else {
-                    Status::Events(self.batch.len())
-                };
+            // The last block is exhausted: get the next one.
+            if self.done {
+                break;
             }
-            let wait = if self.batch.is_empty() {
-                deadline.saturating_duration_since(Instant::now())
+            let Some(rx) = &self.rx else { break };
+            let got = if self.batch.is_empty() {
+                rx.recv_timeout(IDLE_WAIT)
+                    .map_err(|e| e == RecvTimeoutError::Disconnected)
             } else {
-                Duration::ZERO
+                rx.try_recv().map_err(|e| e == TryRecvError::Disconnected)
             };
-            match self.feed.recv(wait) {
-                Recv::Chunk(c) => self.on_chunk(c),
-                Recv::Idle => {
-                    break if self.batch.is_empty() {
-                        Status::Timeout
-                    } else {
-                        Status::Events(self.batch.len())
-                    };
-                }
-                Recv::Done => {
-                    self.drained = true;
-                    self.end_file(None);
-                }
-                Recv::Failed(e) => {
-                    self.failed = Some(e.clone());
-                    return Err(e);
-                }
-            }
-        };
-        ex.end_batch(self.batch.address_range(), self.batch.offsets());
-        Ok(status)
-    }
-
-    fn on_item(&mut self, item: Item, ex: &mut Extractor) {
-        match item {
-            Item::Record { start, end } => {
-                let payload = &self.window[start..end];
-                match ex.admit(payload) {
-                    Ok(ts) => {
-                        self.batch.push(ts, payload);
-                        Metrics::add(&self.metrics.events, 1);
-                        if let Some(f) = &mut self.file {
-                            f.events += 1;
-                        }
+            match got {
+                Ok(Prepared::Block(b)) => {
+                    if self.live.last().is_some() {
+                        self.cursor = 0;
+                        self.mark_cursor = 0;
                     }
-                    Err(skip) => self.skip(skip),
+                    self.live.push(b);
                 }
-            }
-            Item::Skip(skip) => self.skip(skip),
-        }
-    }
-
-    fn skip(&mut self, why: Skip) {
-        self.metrics.skipped(why);
-        if let Some(f) = &mut self.file {
-            f.skips[Skip::ALL.iter().position(|s| *s == why).unwrap_or(0)] += 1;
-        }
-    }
-
-    /// Drops the bytes the scanner is done with.
-    fn compact(&mut self) {
-        let keep = self.scanner.keep_from();
-        if keep > 0 {
-            self.window.drain(..keep);
-            self.scanner.shift(keep);
-        }
-    }
-
-    fn on_chunk(&mut self, chunk: Chunk) {
-        match chunk {
-            Chunk::Start { file, name } => {
-                self.end_file(None);
-                self.files_started += 1;
-                self.scanner = Scanner::new();
-                self.window.clear();
-                self.file = Some(FileState {
-                    id: file,
-                    name,
-                    events: 0,
-                    skips: [0; Skip::ALL.len()],
-                });
-            }
-            Chunk::Data(buf) => {
-                if self.window.is_empty() {
-                    self.window = buf;
-                } else {
-                    self.window.extend_from_slice(&buf);
+                Ok(Prepared::Done) | Err(true) => self.done = true,
+                Ok(Prepared::Failed(e)) => {
+                    self.failed = Some(e.clone());
+                    if self.batch.is_empty() {
+                        return Err(Error::new(e));
+                    }
+                    break;
                 }
+                Err(false) => break,
             }
-            Chunk::End { error } => self.end_file(error),
         }
+        ex.end_batch();
+        Ok(match (self.batch.len(), self.done) {
+            (0, true) => Status::Eof,
+            (0, false) => Status::Timeout,
+            (n, _) => Status::Events(n),
+        })
     }
 
-    /// The current file is complete: report what happened to it, once.
-    fn end_file(&mut self, error: Option<String>) {
-        let Some(file) = self.file.take() else { return };
-        let damage = self.scanner.finish();
-        self.window.clear();
-        self.finished_file = Some(file.id);
-        let lost: u64 = [
-            Skip::InvalidJson,
-            Skip::TooDeep,
-            Skip::TooLarge,
-            Skip::NotAnObject,
-        ]
-        .iter()
-        .map(|s| file.skips[Skip::ALL.iter().position(|x| x == s).unwrap_or(0)])
-        .sum();
-        let mut problems = Vec::new();
-        if let Some(e) = error {
-            problems.push(e);
-        }
-        if damage.truncated {
-            problems.push("the file ends inside a JSON value (truncated?)".to_string());
-        }
-        if damage.stray_bytes > 0 {
-            problems.push(format!(
-                "{} bytes that are not JSON were skipped (first at byte {})",
-                damage.stray_bytes,
-                damage.first_stray_at.unwrap_or(0)
-            ));
-        }
-        let skipped: Vec<String> = Skip::ALL
-            .iter()
-            .zip(file.skips)
-            .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| format!("{n} {}", s.describe()))
-            .collect();
-        if problems.is_empty() && lost == 0 {
-            Metrics::add(&self.metrics.files_read, 1);
-            if !skipped.is_empty() {
-                self.log.debug(&format!(
-                    "{}: {} events, records skipped: {}",
-                    file.name,
-                    file.events,
-                    skipped.join(", ")
-                ));
+    /// Moves events (and marks) from the last live block into the batch; false when
+    /// it has nothing more to give.
+    fn take_from_last(&mut self, ex: &mut Extractor) -> bool {
+        let slot = match self.live.len() {
+            0 => return false,
+            n => n - 1,
+        };
+        let block = &mut self.live[slot];
+        let mut progressed = false;
+        while self.batch.len() < MAX_BATCH {
+            // Marks placed before the next event apply now.
+            while let Some(&(pos, mark)) = block.marks.get(self.mark_cursor) {
+                if pos > self.cursor {
+                    break;
+                }
+                match mark {
+                    Mark::Started(_) => self.files_started += 1,
+                    Mark::Finished(f) => self.finished.push(f),
+                }
+                self.mark_cursor += 1;
+                progressed = true;
             }
-            return;
+            let Some(&off) = block.offsets.get(self.cursor) else {
+                break;
+            };
+            let index = block.indexes.get_mut(self.cursor).and_then(Option::take);
+            let addr = block.arena[off..].as_ptr() as usize;
+            ex.add_event(addr, index);
+            self.batch.push((slot, off));
+            self.cursor += 1;
+            progressed = true;
         }
-        Metrics::add(&self.metrics.files_failed, 1);
-        let mut msg = format!("{}: {}", file.name, problems.join("; "));
-        if problems.is_empty() {
-            msg = format!("{}: damaged records", file.name);
+        progressed
+    }
+
+    /// Stops the source's threads (within a bounded time). Closing delivers the last
+    /// batch. Idempotent.
+    pub fn close(&mut self) {
+        for f in self.finished.drain(..) {
+            self.control.delivered(f);
         }
-        msg.push_str(&format!("; {} events emitted", file.events));
-        if !skipped.is_empty() {
-            msg.push_str(&format!(", records skipped: {}", skipped.join(", ")));
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receivers unblocks a preparation thread waiting to send.
+        self.rx = None;
+        self.recycle = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-        self.log.error(&msg);
+        self.live.clear();
+        self.batch.clear();
     }
 }
 

@@ -4,7 +4,6 @@
 //! `cloudtrail` plugin (same name, id, event source, configuration and field values),
 //! and as a Rust library for the `cloudtrail` command line and the benchmarks.
 
-pub mod batch;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -16,6 +15,7 @@ pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod plugin;
+pub mod prepare;
 pub mod record;
 pub mod scan;
 pub mod source;

@@ -167,7 +167,7 @@ fn run(args: Args) -> Result<(), String> {
                 break 'outer;
             }
             evtnum += 1;
-            let event = inst.batch().event(i);
+            let event = inst.event(i);
             line.clear();
             if specs.is_empty() {
                 line.extend_from_slice(engine.event_to_string(evtnum, event));
@@ -175,7 +175,7 @@ fn run(args: Args) -> Result<(), String> {
                 if args.json {
                     line.push(b'{');
                 }
-                let r = engine.extract_each(evtnum, event, &requests, &mut |k, o, range| {
+                let r = engine.extract_each(evtnum, event, &requests, false, &mut |k, o, range| {
                     let (name, _) = &specs[k];
                     let is_list = range.len() > 1
                         || (FIELDS[requests[k].field as usize].indexed_list

@@ -64,13 +64,15 @@ struct State {
     u64s: Vec<u64>,
     starts: Vec<u32>,
     lengths: Vec<u32>,
+    counts: Vec<usize>,
+    spans: Vec<Option<crate::json::Span>>,
     requests: Vec<Request>,
 }
 
 /// What an `ss_instance_t*` points to.
 struct Inst {
     instance: Instance,
-    ptrs: Vec<*mut ss_plugin_event>,
+    ptrs: Vec<*mut u8>,
     progress: CString,
     poisoned: bool,
 }
@@ -304,6 +306,8 @@ pub unsafe extern "C" fn plugin_init(
         u64s: Vec::new(),
         starts: Vec::new(),
         lengths: Vec::new(),
+        counts: Vec::new(),
+        spans: Vec::new(),
         requests: Vec::new(),
     };
     let code = match &error {
@@ -468,21 +472,14 @@ pub unsafe extern "C" fn plugin_next_batch(
     }));
     match result {
         Ok(Ok(Status::Events(n))) => {
-            let batch = inst.instance.batch_mut();
-            let offsets: Vec<usize> = batch.offsets().to_vec();
-            let base = batch.arena_mut().as_mut_ptr();
-            inst.ptrs.clear();
-            // SAFETY: every offset is the start of an event inside the arena, which is
-            // neither moved nor freed until the next next_batch/close on this instance.
-            inst.ptrs.extend(
-                offsets
-                    .iter()
-                    .map(|&o| unsafe { base.add(o) }.cast::<ss_plugin_event>()),
-            );
-            // SAFETY: guaranteed by the caller.
+            let mut ptrs = std::mem::take(&mut inst.ptrs);
+            inst.instance.event_ptrs(&mut ptrs);
+            inst.ptrs = ptrs;
+            // SAFETY: guaranteed by the caller. The pointed-to events stay in place
+            // (and writable) until the next next_batch or close on this instance.
             unsafe {
                 put(nevts, n as u32);
-                put(evts, inst.ptrs.as_mut_ptr());
+                put(evts, inst.ptrs.as_mut_ptr().cast());
             }
             ss_plugin_rc_SS_PLUGIN_SUCCESS
         }
@@ -690,19 +687,33 @@ fn extract_into(
     st.u64s.clear();
     st.starts.clear();
     st.lengths.clear();
-    let mut counts = Vec::with_capacity(fields.len());
-    let mut spans = Vec::new();
-    let (str_ptrs, u64s) = (&mut st.str_ptrs, &mut st.u64s);
-    let result = engine.extract_each(evtnum, bytes, &st.requests, &mut |_, out, range| {
-        counts.push(range.len());
-        for v in &out.values[range] {
-            match v.scalar {
-                Scalar::Str { at, .. } => str_ptrs.push(out.bytes[at as usize..].as_ptr().cast()),
-                Scalar::U64(n) => u64s.push(n),
+    st.counts.clear();
+    st.spans.clear();
+    let want_offsets = !offsets.is_null();
+    let (str_ptrs, u64s, counts, spans) = (
+        &mut st.str_ptrs,
+        &mut st.u64s,
+        &mut st.counts,
+        &mut st.spans,
+    );
+    let result = engine.extract_each(
+        evtnum,
+        bytes,
+        &st.requests,
+        want_offsets,
+        &mut |_, out, range| {
+            counts.push(range.len());
+            for v in &out.values[range] {
+                match v.scalar {
+                    Scalar::Str { at, .. } => {
+                        str_ptrs.push(out.bytes[at as usize..].as_ptr().cast())
+                    }
+                    Scalar::U64(n) => u64s.push(n),
+                }
+                spans.push(v.span);
             }
-            spans.push(v.span);
-        }
-    });
+        },
+    );
     if let Err(e) = result {
         engine
             .logger()
@@ -710,7 +721,6 @@ fn extract_into(
         return ss_plugin_rc_SS_PLUGIN_FAILURE;
     }
     // Offsets: one entry per value for a single field, else one per field.
-    let want_offsets = !offsets.is_null();
     if want_offsets {
         let single = fields.len() == 1;
         let n = if single {
@@ -721,9 +731,9 @@ fn extract_into(
         st.starts.resize(n, 0);
         st.lengths.resize(n, 0);
         let mut v = 0;
-        for (i, &count) in counts.iter().enumerate() {
+        for (i, &count) in st.counts.iter().enumerate() {
             for j in 0..count {
-                if let Some(span) = spans[v + j] {
+                if let Some(span) = st.spans[v + j] {
                     let slot = if single { j } else { i };
                     if single || j == 0 {
                         st.starts[slot] = span.start + PAYLOAD_OFFSET as u32;
@@ -735,7 +745,7 @@ fn extract_into(
         }
     }
     let (mut si, mut ui) = (0usize, 0usize);
-    for (f, &count) in fields.iter_mut().zip(&counts) {
+    for (f, &count) in fields.iter_mut().zip(&st.counts) {
         let is_string = FIELDS[f.field_id as usize].ty == crate::fields::Type::String;
         f.res_len = count as u64;
         if is_string {

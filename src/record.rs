@@ -74,7 +74,7 @@ impl Skip {
 
 /// How a record's lookups are answered.
 pub enum Index {
-    Tape(TapeIndex),
+    Tape(Box<TapeIndex>),
     Lazy,
 }
 
@@ -100,9 +100,13 @@ impl Index {
     }
 }
 
-/// Indexes `payload` (which upstream's parser must accept) into `spare`'s allocation.
-/// `spare` is returned inside `Index::Tape` on the fast path.
-pub fn index(indexer: &mut Indexer, payload: &[u8], mut spare: TapeIndex) -> Result<Index, Skip> {
+/// Indexes `payload` (which upstream's parser must accept), reusing `spare`'s
+/// allocation, which comes back inside `Index::Tape` on the fast path.
+pub fn index(
+    indexer: &mut Indexer,
+    payload: &[u8],
+    mut spare: Box<TapeIndex>,
+) -> Result<Index, Skip> {
     if payload.len() <= TAPE_LIMIT {
         match indexer.build(payload, &mut spare) {
             Ok(()) => return Ok(Index::Tape(spare)),
@@ -110,6 +114,32 @@ pub fn index(indexer: &mut Indexer, payload: &[u8], mut spare: TapeIndex) -> Res
             Err(TapeError::Rejected) => {}
         }
     }
+    lenient_index(payload)
+}
+
+/// Like [`index`], for a record that sits at `buf[start..end]` and whose original
+/// bytes are also in `payload`: parses it where it lies when that is possible
+/// (no backslash in it, enough bytes after it), saving a copy.
+pub fn index_in_place(
+    indexer: &mut Indexer,
+    buf: &mut [u8],
+    start: usize,
+    end: usize,
+    payload: &[u8],
+    mut spare: Box<TapeIndex>,
+) -> Result<Index, Skip> {
+    let fits = payload.len() <= TAPE_LIMIT && buf.len() - end >= simd_json::INPUT_PADDING;
+    if !fits || memchr::memchr(b'\\', payload).is_some() {
+        return index(indexer, payload, spare);
+    }
+    match indexer.build_in_place(buf, start, end, &mut spare) {
+        Ok(()) => Ok(Index::Tape(spare)),
+        Err(TapeError::TooDeep) => Err(Skip::TooDeep),
+        Err(TapeError::Rejected) => lenient_index(payload),
+    }
+}
+
+fn lenient_index(payload: &[u8]) -> Result<Index, Skip> {
     match lenient::validate(payload) {
         Ok(()) => Ok(Index::Lazy),
         Err(lenient::Error::TooDeep) => Err(Skip::TooDeep),
@@ -149,7 +179,7 @@ mod tests {
 
     fn decide(rec: &str) -> Result<u64, Skip> {
         let mut ix = Indexer::default();
-        let index = index(&mut ix, rec.as_bytes(), TapeIndex::default())?;
+        let index = index(&mut ix, rec.as_bytes(), Box::default())?;
         index.view(rec.as_bytes()).timestamp()
     }
 

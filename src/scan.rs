@@ -16,6 +16,8 @@ use std::collections::VecDeque;
 
 use memchr::{memchr2, memchr3};
 
+mod block;
+
 use crate::json::lenient::is_ws;
 use crate::record::Skip;
 
@@ -322,6 +324,29 @@ impl Scanner {
     /// Inside a depth-1 object (a record candidate) or deeper: braces and strings only.
     /// Returns true when the candidate closed (depth back to 1).
     fn skip_nested(&mut self, buf: &[u8], base_depth: u32) -> bool {
+        if buf.len() - self.pos >= 64 {
+            let mut st = block::State {
+                in_str: self.in_str,
+                escape_pending: false,
+                depth: self.depth,
+            };
+            let outcome = block::skip_blocks(buf, self.pos, &mut st, base_depth);
+            self.in_str = st.in_str;
+            self.depth = st.depth;
+            match outcome {
+                block::Outcome::Closed(at) => {
+                    self.pos = at;
+                    self.check_record_size();
+                    return true;
+                }
+                // Resume on the escaping backslash, so the byte path sees the pair.
+                block::Outcome::Consumed(at) => {
+                    self.pos = if st.escape_pending { at - 1 } else { at }
+                }
+                block::Outcome::Fallback(at) => self.pos = at,
+            }
+            self.check_record_size();
+        }
         loop {
             if self.in_str && !self.skip_string(buf) {
                 self.check_record_size();

@@ -38,6 +38,8 @@ pub struct Value {
 pub struct Out {
     pub bytes: Vec<u8>,
     pub values: Vec<Value>,
+    /// Whether the caller wants value offsets (they cost a walk over the record).
+    pub want_spans: bool,
 }
 
 impl Out {
@@ -54,9 +56,18 @@ impl Out {
         }
     }
 
-    fn push_str(&mut self, s: &[u8], span: Option<Span>) {
+    fn span_of<V: View>(&self, v: &V, id: Option<V::Id>) -> Option<Span> {
+        if self.want_spans {
+            id.map(|id| v.span(id))
+        } else {
+            None
+        }
+    }
+
+    fn push_str<V: View>(&mut self, v: &V, s: &[u8], id: Option<V::Id>) {
         let at = self.bytes.len();
         self.bytes.extend_from_slice(s);
+        let span = self.span_of(v, id);
         self.finish_str(at, span);
     }
 
@@ -73,7 +84,8 @@ impl Out {
         });
     }
 
-    fn push_u64(&mut self, n: u64, span: Option<Span>) {
+    fn push_u64<V: View>(&mut self, v: &V, n: u64, id: Option<V::Id>) {
+        let span = self.span_of(v, id);
         self.values.push(Value {
             scalar: Scalar::U64(n),
             span,
@@ -83,9 +95,9 @@ impl Out {
 
 /// Upstream's generic string rule: missing → no value; a string → its unescaped text;
 /// any other JSON value → the empty string.
-fn g<'v, V: View>(v: &'v V, path: &[&str]) -> Option<(Cow<'v, [u8]>, Span)> {
+fn g<'v, V: View>(v: &'v V, path: &[&str]) -> Option<(Cow<'v, [u8]>, V::Id)> {
     let id = v.path(path)?;
-    Some((v.text(id).unwrap_or(Cow::Borrowed(b"")), v.span(id)))
+    Some((v.text(id).unwrap_or(Cow::Borrowed(b"")), id))
 }
 
 /// The text of a string value, or `""` for any other kind.
@@ -95,20 +107,20 @@ fn text_or_empty<V: View>(v: &V, id: V::Id) -> Cow<'_, [u8]> {
 
 /// `readOnly`, `managementEvent`, `sessionCredentialFromConsole`: missing → no value;
 /// JSON `true` → "true"; anything else → "false".
-fn flag<V: View>(v: &V, key: &str) -> Option<(&'static [u8], Span)> {
+fn flag<V: View>(v: &V, key: &str) -> Option<(&'static [u8], V::Id)> {
     let id = v.member(v.root(), key)?;
     let yes = v.kind(id) == Kind::True;
-    Some((if yes { b"true" } else { b"false" }, v.span(id)))
+    Some((if yes { b"true" } else { b"false" }, id))
 }
 
 /// What upstream's user lookup found (`ct.user`, `ct.info`, `event_to_string`).
-pub(crate) enum UserLookup<'v> {
-    Found(Cow<'v, [u8]>, Option<Span>),
+pub(crate) enum UserLookup<'v, I> {
+    Found(Cow<'v, [u8]>, Option<I>),
     /// No value; the text is what `event_to_string` prints in its place.
     Missing(&'static str),
 }
 
-pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_> {
+pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_, V::Id> {
     let Some(ty) = v.path(&["userIdentity", "type"]).and_then(|t| v.text(t)) else {
         return UserLookup::Missing("");
     };
@@ -126,7 +138,7 @@ pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_> {
         _ => return UserLookup::Missing("<unknown user type>"),
     };
     match v.path(key) {
-        Some(id) => UserLookup::Found(text_or_empty(v, id), Some(v.span(id))),
+        Some(id) => UserLookup::Found(text_or_empty(v, id), Some(id)),
         None if ty.as_ref() == b"AssumedRole" => {
             UserLookup::Found(Cow::Borrowed(b"AssumedRole"), None)
         }
@@ -134,13 +146,13 @@ pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_> {
     }
 }
 
-fn original_user<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
+fn original_user<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Option<V::Id>)> {
     let is_assumed = v
         .path(&["userIdentity", "type"])
         .and_then(|t| v.text(t))
         .is_some_and(|t| t.as_ref() == b"AssumedRole");
     if !is_assumed {
-        return g(v, &["userIdentity", "userName"]);
+        return g(v, &["userIdentity", "userName"]).map(|(t, id)| (t, Some(id)));
     }
     let part = |path: &[&str], sep: u8, parts: usize| {
         let id = v.path(path);
@@ -148,74 +160,16 @@ fn original_user<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
         let pieces: Vec<&[u8]> = text.split(|&b| b == sep).collect();
         (pieces.len() == parts).then(|| {
             let last = pieces[parts - 1].to_vec();
-            let span = id.map(|id| v.span(id)).unwrap_or_default();
-            (Cow::Owned(last), span)
+            (Cow::Owned(last), id)
         })
     };
     part(&["userIdentity", "arn"], b'/', 3)
         .or_else(|| part(&["userIdentity", "principalId"], b':', 2))
 }
 
-/// Upstream's number conversion for `s3.bytes*`: an unsigned decimal integer as is,
-/// otherwise a float truncated the way Go converts float64 to uint64 on amd64;
-/// non-numbers count as 0.
-fn number_u64<V: View>(v: &V, id: V::Id) -> u64 {
-    if v.kind(id) != Kind::Number {
-        return 0;
-    }
-    let raw = v.raw(id);
-    if !raw.is_empty() && raw.iter().all(u8::is_ascii_digit) {
-        if let Some(n) = std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            return n;
-        }
-    }
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(parse_go_float)
-        .map_or(0, go_f64_to_u64)
-}
-
-fn parse_go_float(s: &str) -> Option<f64> {
-    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let neg = s.starts_with('-');
-    let special = if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
-        Some(f64::INFINITY)
-    } else if body.eq_ignore_ascii_case("nan") {
-        Some(f64::NAN)
-    } else {
-        None
-    };
-    match special {
-        Some(f) => Some(if neg { -f } else { f }),
-        None => s.parse::<f64>().ok(),
-    }
-}
-
-/// Go's `uint64(f)` as compiled for amd64: values below 2^63 go through a signed
-/// conversion (negative values wrap, out-of-range gives 2^63), larger ones are
-/// offset by 2^63 first (NaN and +Inf end up 0).
-fn go_f64_to_u64(f: f64) -> u64 {
-    const TWO63: f64 = 9_223_372_036_854_775_808.0;
-    let cvt = |x: f64| -> i64 {
-        if x.is_nan() || !(-TWO63..TWO63).contains(&x) {
-            i64::MIN
-        } else {
-            x as i64
-        }
-    };
-    if f < TWO63 {
-        cvt(f) as u64
-    } else {
-        (cvt(f - TWO63) as u64) ^ (1 << 63)
-    }
-}
-
-fn s3_side<V: View>(v: &V, key: &str) -> Option<(u64, Span)> {
+fn s3_side<V: View>(v: &V, key: &str) -> Option<(u64, V::Id)> {
     let id = v.path(&["additionalEventData", key])?;
-    Some((number_u64(v, id), v.span(id)))
+    Some((v.number_u64(id), id))
 }
 
 pub(crate) fn s3_bytes<V: View>(v: &V) -> Option<u64> {
@@ -252,12 +206,12 @@ fn event_name_is<V: View>(v: &V, name: &[u8]) -> bool {
         .is_some_and(|n| n.as_ref() == name)
 }
 
-fn ec2_name<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
+fn ec2_name<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Option<V::Id>)> {
     let items = v.path(&["requestParameters", "tagSpecificationSet", "items"])?;
     if v.kind(items) != Kind::Array {
         return None;
     }
-    let mut name: Option<(Cow<'_, [u8]>, Span)> = None;
+    let mut name: Option<(Cow<'_, [u8]>, Option<V::Id>)> = None;
     v.each_element(items, &mut |item| {
         let is_instance = v
             .member(item, "resourceType")
@@ -276,8 +230,8 @@ fn ec2_name<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Span)> {
                 .is_some_and(|k| k.as_ref() == b"Name");
             if is_name {
                 name = Some(match v.member(tag, "value") {
-                    Some(val) => (text_or_empty(v, val), v.span(val)),
-                    None => (Cow::Borrowed(b""), Span::default()),
+                    Some(val) => (text_or_empty(v, val), Some(val)),
+                    None => (Cow::Borrowed(b""), None),
                 });
             }
             !is_name
@@ -294,7 +248,7 @@ fn image_ids<V: View>(v: &V, index: Option<u64>, out: &mut Out) {
             None => v.each_element(items, &mut |item| {
                 if let Some(id) = v.member(item, "imageId") {
                     if let Some(t) = v.text(id).filter(|t| !t.is_empty()) {
-                        out.push_str(&t, Some(v.span(id)));
+                        out.push_str(v, &t, Some(id));
                     }
                 }
                 true
@@ -302,7 +256,7 @@ fn image_ids<V: View>(v: &V, index: Option<u64>, out: &mut Out) {
             Some(i) => {
                 let item = usize::try_from(i).ok().and_then(|i| v.element(items, i));
                 if let Some(id) = item.and_then(|item| v.member(item, "imageId")) {
-                    out.push_str(&text_or_empty(v, id), Some(v.span(id)));
+                    out.push_str(v, &text_or_empty(v, id), Some(id));
                 }
             }
         }
@@ -324,8 +278,8 @@ fn image_ids<V: View>(v: &V, index: Option<u64>, out: &mut Out) {
             )
         })
         .or_else(|| g(v, &["requestParameters", "launchSpecification", "imageId"]));
-    if let Some((t, span)) = found {
-        out.push_str(&t, Some(span));
+    if let Some((t, id)) = found {
+        out.push_str(v, &t, Some(id));
     }
 }
 
@@ -334,7 +288,8 @@ fn minified<V: View>(v: &V, key: &str, out: &mut Out) {
     if let Some(id) = v.member(v.root(), key) {
         let at = out.bytes.len();
         minify_into(v.raw(id), &mut out.bytes);
-        out.finish_str(at, Some(v.span(id)));
+        let span = out.span_of(v, Some(id));
+        out.finish_str(at, span);
     }
 }
 
@@ -355,7 +310,8 @@ fn resources<V: View>(v: &V, out: &mut Out) {
         minify_into(v.raw(e), &mut out.bytes);
         true
     });
-    out.finish_str(at, Some(v.span(arr)));
+    let span = out.span_of(v, Some(arr));
+    out.finish_str(at, span);
 }
 
 /// Extracts `field` from the record behind `v` into `out`. `index` is the argument
@@ -418,37 +374,37 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
         _ => None,
     };
     if let Some(path) = simple {
-        if let Some((t, span)) = g(v, path) {
-            out.push_str(&t, Some(span));
+        if let Some((t, id)) = g(v, path) {
+            out.push_str(v, &t, Some(id));
         }
         return;
     }
     match field {
         F::ShortSrc => {
-            if let Some((t, span)) = g(v, &["eventSource"]) {
+            if let Some((t, id)) = g(v, &["eventSource"]) {
                 const SUFFIX: &[u8] = b".amazonaws.com";
                 let short = match t.strip_suffix(SUFFIX) {
                     Some(s) if t.len() > SUFFIX.len() => s,
                     _ => &t,
                 };
-                out.push_str(short, Some(span));
+                out.push_str(v, short, Some(id));
             }
         }
         F::User => {
-            if let UserLookup::Found(t, span) = user(v) {
-                out.push_str(&t, span);
+            if let UserLookup::Found(t, id) = user(v) {
+                out.push_str(v, &t, id);
             }
         }
         F::OriginalUser => {
-            if let Some((t, span)) = original_user(v) {
-                out.push_str(&t, Some(span));
+            if let Some((t, id)) = original_user(v) {
+                out.push_str(v, &t, id);
             }
         }
         F::UserAccountId => {
             let found =
                 g(v, &["userIdentity", "accountId"]).or_else(|| g(v, &["recipientAccountId"]));
-            if let Some((t, span)) = found {
-                out.push_str(&t, Some(span));
+            if let Some((t, id)) = found {
+                out.push_str(v, &t, Some(id));
             }
         }
         F::Response => minified(v, "responseElements", out),
@@ -466,14 +422,14 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
                 F::ReadOnly => "readOnly",
                 _ => "sessionCredentialFromConsole",
             };
-            if let Some((t, span)) = flag(v, key) {
+            if let Some((t, id)) = flag(v, key) {
                 // D2: CloudTrail writes sessionCredentialFromConsole as the string "true".
                 let from_console_string = field == F::SessionCredentialFromConsole
                     && v.member(v.root(), key)
                         .and_then(|id| v.text(id))
                         .is_some_and(|s| s.as_ref() == b"true");
                 let t: &[u8] = if from_console_string { b"true" } else { t };
-                out.push_str(t, Some(span));
+                out.push_str(v, t, Some(id));
             }
         }
         F::S3Uri => {
@@ -484,7 +440,7 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
         }
         F::S3Bytes => {
             if let Some(n) = s3_bytes(v) {
-                out.push_u64(n, None);
+                out.push_u64(v, n, None);
             }
         }
         F::S3BytesIn | F::S3BytesOut => {
@@ -493,8 +449,8 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
             } else {
                 "bytesTransferredOut"
             };
-            if let Some((n, span)) = s3_side(v, key) {
-                out.push_u64(n, Some(span));
+            if let Some((n, id)) = s3_side(v, key) {
+                out.push_u64(v, n, Some(id));
             }
         }
         F::S3CntGet | F::S3CntPut | F::S3CntOther => {
@@ -506,12 +462,12 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
                 _ => !get && !put,
             };
             if one {
-                out.push_u64(1, None);
+                out.push_u64(v, 1, None);
             }
         }
         F::Ec2Name => {
-            if let Some((t, span)) = ec2_name(v) {
-                out.push_str(&t, Some(span).filter(|s| !s.is_empty()));
+            if let Some((t, id)) = ec2_name(v) {
+                out.push_str(v, &t, id);
             }
         }
         F::Ec2ImageId => image_ids(v, Some(0), out),

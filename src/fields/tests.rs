@@ -16,6 +16,7 @@ fn ext_idx(rec: &str, name: &str, index: Option<u64>) -> Vec<V> {
     let field = by_name(name).unwrap().field;
     let run = |out: &mut Out, lazy: bool| {
         out.clear();
+        out.want_spans = true;
         if lazy {
             extract(&LazyView::new(rec.as_bytes()), field, index, out);
         } else {

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::lenient::{skip_ws, string_end, unescape, value_end};
+use super::number::raw_number_u64;
 use super::{Kind, Span, View};
 
 /// A record viewed through its original bytes; `Id` is a value's start offset.
@@ -122,6 +123,14 @@ impl View for LazyView<'_> {
 
     fn text(&self, id: u32) -> Option<Cow<'_, [u8]>> {
         (self.kind(id) == Kind::String).then(|| self.string_text(id as usize))
+    }
+
+    fn number_u64(&self, id: u32) -> u64 {
+        if self.kind(id) == Kind::Number {
+            raw_number_u64(self.raw(id))
+        } else {
+            0
+        }
     }
 
     fn each_element(&self, arr: u32, f: &mut dyn FnMut(u32) -> bool) {

@@ -9,6 +9,7 @@
 pub mod lazy;
 pub mod lenient;
 pub mod minify;
+pub mod number;
 pub mod tape;
 
 use std::borrow::Cow;
@@ -56,6 +57,8 @@ pub trait View {
     fn member(&self, obj: Self::Id, key: &str) -> Option<Self::Id>;
     /// The unescaped text of a string value; `None` for every other kind.
     fn text(&self, id: Self::Id) -> Option<Cow<'_, [u8]>>;
+    /// A number's value as upstream converts it to `uint64` (0 for non-numbers).
+    fn number_u64(&self, id: Self::Id) -> u64;
     /// Calls `f` on each element of an array, in order, until it returns `false`.
     fn each_element(&self, arr: Self::Id, f: &mut dyn FnMut(Self::Id) -> bool);
     /// Calls `f` on each member of an object with its unescaped key, until `f` returns `false`.

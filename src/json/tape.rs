@@ -1,30 +1,66 @@
-//! The per-event index: a simd-json tape, plus the byte offset of every value.
+//! The per-event index: a simd-json tape of the record.
 //!
-//! simd-json parses a copy of the record (it unescapes strings in place) into a tape:
-//! one node per value in document order, containers carrying the size of their
-//! subtree. Its stage 1 also reports the offset of every structural byte, which this
-//! module pairs with the tape nodes, so that each node also knows where its original
-//! text starts and ends. Field extraction is then lookups on this flat array, and the
-//! things that need original text (number text, value offsets, the re-serialised
-//! request/response fields) read the payload through those offsets.
+//! simd-json parses a copy of the record (unescaping strings in place) into a tape: one
+//! node per value in document order, containers carrying the size of their subtree.
+//! The index keeps that tape in a compact, lifetime-free form (string nodes point into
+//! the parsed copy, numbers keep their parsed value), plus a direct table of the
+//! record's well-known top-level members, so most field rules are a few array reads.
+//!
+//! Byte offsets of values are not needed by the common rules, so they are computed
+//! only on first use (value offsets, the re-serialised request/response fields), by
+//! one walk over the original bytes, whose values come in exactly tape order.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use simd_json::{Buffers, INPUT_PADDING, Node as SjNode, StaticNode, Tape};
 
-use super::lenient::{MAX_DEPTH, is_ws};
+use super::lenient::{MAX_DEPTH, is_ws, skip_ws, string_end, value_end};
+use super::number::go_f64_to_u64;
 use super::{Kind, Span, View};
 
+/// One tape node, 12 bytes: a tag and two words whose meaning depends on the tag.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    kind: Kind,
-    start: u32,
-    end: u32,
-    /// Containers: nodes in the subtree (excluding this one). Strings: offset of the
-    /// unescaped text in `scratch`.
+    tag: Tag,
+    /// Containers: members or elements. Strings: offset of the unescaped text in
+    /// `scratch`. Numbers: low half of the value.
     a: u32,
-    /// Containers: number of members or elements. Strings: unescaped length.
+    /// Containers: nodes in the subtree. Strings: unescaped length. Numbers: high half.
     b: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Object,
+    Array,
+    Str,
+    U64,
+    I64,
+    F64,
+    True,
+    False,
+    Null,
+}
+
+const NULL_NODE: Node = Node {
+    tag: Tag::Null,
+    a: 0,
+    b: 0,
+};
+
+impl Node {
+    fn bits(self) -> u64 {
+        u64::from(self.a) | (u64::from(self.b) << 32)
+    }
+
+    fn with_bits(tag: Tag, v: u64) -> Node {
+        Node {
+            tag,
+            a: v as u32,
+            b: (v >> 32) as u32,
+        }
+    }
 }
 
 /// Why a record has no tape index (it then takes the lenient path).
@@ -36,18 +72,138 @@ pub enum TapeError {
     TooDeep,
 }
 
+/// The top-level members the field rules look up, found once per record.
+const ROOT_KEYS: [&str; 30] = [
+    "eventID",
+    "errorCode",
+    "errorMessage",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "userIdentity",
+    "awsRegion",
+    "responseElements",
+    "requestParameters",
+    "sourceIPAddress",
+    "userAgent",
+    "managementEvent",
+    "readOnly",
+    "requestID",
+    "eventType",
+    "apiVersion",
+    "resources",
+    "recipientAccountId",
+    "serviceEventDetails",
+    "sharedEventID",
+    "vpcEndpointId",
+    "eventCategory",
+    "addendum",
+    "sessionCredentialFromConsole",
+    "edgeDeviceDetails",
+    "tlsDetails",
+    "additionalEventData",
+    "eventVersion",
+    "insightDetails",
+];
+
+/// Slot of a well-known top-level key: dispatch on the length first, so a lookup
+/// compares against at most a handful of candidates.
+fn root_key_slot(key: &[u8]) -> Option<usize> {
+    match key.len() {
+        7 => match key {
+            b"eventID" => Some(0),
+            _ => None,
+        },
+        8 => match key {
+            b"readOnly" => Some(13),
+            b"addendum" => Some(23),
+            _ => None,
+        },
+        9 => match key {
+            b"errorCode" => Some(1),
+            b"eventTime" => Some(3),
+            b"eventName" => Some(5),
+            b"awsRegion" => Some(7),
+            b"userAgent" => Some(11),
+            b"requestID" => Some(14),
+            b"eventType" => Some(15),
+            b"resources" => Some(17),
+            _ => None,
+        },
+        10 => match key {
+            b"apiVersion" => Some(16),
+            b"tlsDetails" => Some(26),
+            _ => None,
+        },
+        11 => match key {
+            b"eventSource" => Some(4),
+            _ => None,
+        },
+        12 => match key {
+            b"errorMessage" => Some(2),
+            b"userIdentity" => Some(6),
+            b"eventVersion" => Some(28),
+            _ => None,
+        },
+        13 => match key {
+            b"sharedEventID" => Some(20),
+            b"vpcEndpointId" => Some(21),
+            b"eventCategory" => Some(22),
+            _ => None,
+        },
+        14 => match key {
+            b"insightDetails" => Some(29),
+            _ => None,
+        },
+        15 => match key {
+            b"sourceIPAddress" => Some(10),
+            b"managementEvent" => Some(12),
+            _ => None,
+        },
+        16 => match key {
+            b"responseElements" => Some(8),
+            _ => None,
+        },
+        17 => match key {
+            b"requestParameters" => Some(9),
+            b"edgeDeviceDetails" => Some(25),
+            _ => None,
+        },
+        18 => match key {
+            b"recipientAccountId" => Some(18),
+            _ => None,
+        },
+        19 => match key {
+            b"serviceEventDetails" => Some(19),
+            b"additionalEventData" => Some(27),
+            _ => None,
+        },
+        28 => match key {
+            b"sessionCredentialFromConsole" => Some(24),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// An index over one record's payload. Reused across records to keep allocations.
 #[derive(Default)]
 pub struct TapeIndex {
     nodes: Vec<Node>,
-    /// The parsed copy of the payload, in which simd-json unescaped the strings.
+    /// The parsed copy of the payload, in which simd-json unescaped the strings;
+    /// empty when the record was parsed in place (it has no escapes).
     scratch: Vec<u8>,
+    /// Node of each `ROOT_KEYS` member (first occurrence), 0 when absent.
+    root: [u32; ROOT_KEYS.len()],
+    spans: OnceCell<Vec<Span>>,
 }
 
 impl TapeIndex {
     /// Approximate heap bytes held, for the batch cache's memory bound.
     pub fn footprint(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.scratch.capacity()
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.scratch.capacity()
+            + self.spans.get().map_or(0, |s| s.capacity() * 8)
     }
 
     pub fn node_count(&self) -> usize {
@@ -67,7 +223,6 @@ impl TapeIndex {
 pub struct Indexer {
     buffers: Buffers,
     tape: Tape<'static>,
-    stack: Vec<u32>,
 }
 
 impl Default for Indexer {
@@ -75,142 +230,206 @@ impl Default for Indexer {
         Indexer {
             buffers: Buffers::new(64 * 1024),
             tape: Tape(Vec::new()),
-            stack: Vec::new(),
         }
-    }
-}
-
-fn sj_kind(n: &SjNode<'_>) -> Kind {
-    match n {
-        SjNode::Object { .. } => Kind::Object,
-        SjNode::Array { .. } => Kind::Array,
-        SjNode::String(_) => Kind::String,
-        SjNode::Static(StaticNode::Null) => Kind::Null,
-        SjNode::Static(StaticNode::Bool(true)) => Kind::True,
-        SjNode::Static(StaticNode::Bool(false)) => Kind::False,
-        SjNode::Static(_) => Kind::Number,
     }
 }
 
 impl Indexer {
-    /// Builds `out` for `payload`. On error `out` is left empty.
+    /// Builds `out` for `payload` (parsing a copy of it). On error `out` is left empty.
     pub fn build(&mut self, payload: &[u8], out: &mut TapeIndex) -> Result<(), TapeError> {
-        out.nodes.clear();
         if payload.len() >= u32::MAX as usize {
+            out.nodes.clear();
             return Err(TapeError::Rejected);
         }
         let len = payload.len();
-        out.scratch.clear();
-        out.scratch.reserve(len + INPUT_PADDING);
-        out.scratch.extend_from_slice(payload);
-        out.scratch.resize(len + INPUT_PADDING, b' ');
-        let base = out.scratch.as_ptr() as usize;
+        let mut scratch = std::mem::take(&mut out.scratch);
+        scratch.clear();
+        scratch.reserve(len + INPUT_PADDING);
+        scratch.extend_from_slice(payload);
+        scratch.resize(len + INPUT_PADDING, b' ');
+        let r = self.parse(&mut scratch, 0, len, out);
+        out.scratch = scratch;
+        r
+    }
 
+    /// Builds `out` by parsing `buf[start..end]` where it lies, which simd-json may
+    /// rewrite. Only for records without a backslash (so every string's text equals
+    /// its bytes in the payload, where the view then reads it) and with at least
+    /// `INPUT_PADDING` bytes of any content after `end`.
+    pub fn build_in_place(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        out: &mut TapeIndex,
+    ) -> Result<(), TapeError> {
+        debug_assert!(buf.len() - end >= INPUT_PADDING);
+        debug_assert!(memchr::memchr(b'\\', &buf[start..end]).is_none());
+        out.scratch.clear();
+        self.parse(buf, start, end, out)
+    }
+
+    fn parse(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        out: &mut TapeIndex,
+    ) -> Result<(), TapeError> {
+        out.nodes.clear();
+        out.spans = OnceCell::new();
+        out.root = [0; ROOT_KEYS.len()];
+        let base = buf[start..].as_ptr() as usize;
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
-        let parsed =
-            simd_json::fill_tape_padded(&mut out.scratch, len, &mut self.buffers, &mut tape);
+        let parsed = simd_json::fill_tape_padded(
+            &mut buf[start..],
+            end - start,
+            &mut self.buffers,
+            &mut tape,
+        );
         let result = match parsed {
-            Ok(()) => attach_offsets(
-                &tape.0,
-                self.buffers.structural_indexes(),
-                payload,
-                base,
-                &mut self.stack,
-                &mut out.nodes,
-            ),
+            Ok(()) => convert(&tape.0, base, &mut out.nodes),
             Err(_) => Err(TapeError::Rejected),
         };
         self.tape = tape.reset();
         if result.is_err() {
             out.nodes.clear();
+            return result;
         }
-        result
+        index_root(out, &buf[start..end]);
+        Ok(())
     }
 }
 
-/// Pairs each tape node with its text: every value start is a structural index (in
-/// document order, after skipping `:` `,` and closers), closers end containers, and a
-/// scalar ends where the next structural byte begins, less whitespace.
-fn attach_offsets(
-    tape: &[SjNode<'_>],
-    structural: &[u32],
-    payload: &[u8],
-    scratch_base: usize,
-    stack: &mut Vec<u32>,
-    nodes: &mut Vec<Node>,
-) -> Result<(), TapeError> {
-    stack.clear();
+/// Copies the tape into lifetime-free nodes.
+fn convert(tape: &[SjNode<'_>], base: usize, nodes: &mut Vec<Node>) -> Result<(), TapeError> {
     nodes.reserve(tape.len());
-    let byte = |i: usize| -> Option<(usize, u8)> {
-        let p = *structural.get(i)? as usize;
-        Some((p, *payload.get(p)?))
-    };
-    let mut si = 0usize;
-    for sj in tape {
-        // Skip separators, closing containers on the way.
-        let start = loop {
-            let (p, c) = byte(si).ok_or(TapeError::Rejected)?;
-            match c {
-                b':' | b',' => si += 1,
-                b'}' | b']' => {
-                    let open = stack.pop().ok_or(TapeError::Rejected)?;
-                    nodes[open as usize].end = p as u32 + 1;
-                    si += 1;
-                }
-                _ => break p,
-            }
-        };
-        si += 1;
-        if stack.len() >= MAX_DEPTH {
-            return Err(TapeError::TooDeep);
-        }
-        let kind = sj_kind(sj);
-        let (a, b, end) = match *sj {
-            SjNode::Object { len, count } | SjNode::Array { len, count } => {
-                stack.push(nodes.len() as u32);
-                (count as u32, len as u32, 0)
-            }
-            SjNode::String(s) => {
-                let off = (s.as_ptr() as usize).wrapping_sub(scratch_base) as u32;
-                (
-                    off,
-                    s.len() as u32,
-                    scalar_end(structural, si, payload, start),
-                )
-            }
-            SjNode::Static(_) => (0, 0, scalar_end(structural, si, payload, start)),
-        };
-        nodes.push(Node {
-            kind,
-            start: start as u32,
-            end: end as u32,
-            a,
-            b,
-        });
-    }
-    while let Some(open) = stack.pop() {
-        // The remaining closers, innermost first.
-        loop {
-            let (p, c) = byte(si).ok_or(TapeError::Rejected)?;
-            si += 1;
-            if matches!(c, b'}' | b']') {
-                nodes[open as usize].end = p as u32 + 1;
-                break;
-            }
-        }
+    nodes.extend(tape.iter().map(|sj| match *sj {
+        SjNode::Object { len, count } => Node {
+            tag: Tag::Object,
+            a: len as u32,
+            b: count as u32,
+        },
+        SjNode::Array { len, count } => Node {
+            tag: Tag::Array,
+            a: len as u32,
+            b: count as u32,
+        },
+        SjNode::String(s) => Node {
+            tag: Tag::Str,
+            a: (s.as_ptr() as usize).wrapping_sub(base) as u32,
+            b: s.len() as u32,
+        },
+        SjNode::Static(StaticNode::Null) => NULL_NODE,
+        SjNode::Static(StaticNode::Bool(true)) => Node {
+            tag: Tag::True,
+            a: 0,
+            b: 0,
+        },
+        SjNode::Static(StaticNode::Bool(false)) => Node {
+            tag: Tag::False,
+            a: 0,
+            b: 0,
+        },
+        SjNode::Static(StaticNode::U64(n)) => Node::with_bits(Tag::U64, n),
+        SjNode::Static(StaticNode::I64(n)) => Node::with_bits(Tag::I64, n as u64),
+        SjNode::Static(StaticNode::F64(f)) => Node::with_bits(Tag::F64, f.to_bits()),
+    }));
+    // A value deeper than upstream's limit needs more nodes than that: only large
+    // records pay for the exact check.
+    if nodes.len() > MAX_DEPTH && max_depth(nodes) > MAX_DEPTH {
+        return Err(TapeError::TooDeep);
     }
     Ok(())
 }
 
-fn scalar_end(structural: &[u32], next: usize, payload: &[u8], start: usize) -> usize {
-    let mut end = structural
-        .get(next)
-        .map_or(payload.len(), |&p| p as usize)
-        .min(payload.len());
-    while end > start + 1 && is_ws(payload[end - 1]) {
-        end -= 1;
+/// The deepest value's depth (the root is at depth 1), as fastjson counts it.
+fn max_depth(nodes: &[Node]) -> usize {
+    // Remaining nodes of each open container.
+    let mut open: Vec<u32> = Vec::new();
+    let mut deepest = 0;
+    for n in nodes {
+        while open.last() == Some(&0) {
+            open.pop();
+        }
+        deepest = deepest.max(open.len() + 1);
+        if let Some(rest) = open.last_mut() {
+            *rest -= 1;
+        }
+        if matches!(n.tag, Tag::Object | Tag::Array) {
+            open.push(n.b);
+        }
     }
-    end
+    deepest
+}
+
+fn index_root(t: &mut TapeIndex, text: &[u8]) {
+    let v = TapeView {
+        index: t,
+        payload: text,
+    };
+    let mut root = [0u32; ROOT_KEYS.len()];
+    v.each_member_slow(0, &mut |key, id| {
+        if let Some(slot) = root_key_slot(key) {
+            if root[slot] == 0 {
+                root[slot] = id;
+            }
+        }
+        true
+    });
+    t.root = root;
+}
+
+/// Value spans of a strict JSON text, in document order (= tape order).
+fn compute_spans(payload: &[u8], count: usize) -> Vec<Span> {
+    let mut spans = vec![Span::default(); count];
+    let mut open: Vec<usize> = Vec::new();
+    let mut n = 0;
+    let mut i = skip_ws(payload, 0);
+    while i < payload.len() && n <= count {
+        let c = payload[i];
+        match c {
+            b'{' | b'[' => {
+                if n < count {
+                    spans[n].start = i as u32;
+                    open.push(n);
+                }
+                n += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                if let Some(o) = open.pop() {
+                    spans[o].end = i as u32 + 1;
+                }
+                i += 1;
+            }
+            b',' | b':' => i += 1,
+            c if is_ws(c) => i += 1,
+            b'"' => {
+                let end = string_end(payload, i + 1).map_or(payload.len(), |q| q + 1);
+                if n < count {
+                    spans[n] = Span {
+                        start: i as u32,
+                        end: end as u32,
+                    };
+                }
+                n += 1;
+                i = end;
+            }
+            _ => {
+                let end = value_end(payload, i);
+                if n < count {
+                    spans[n] = Span {
+                        start: i as u32,
+                        end: end as u32,
+                    };
+                }
+                n += 1;
+                i = end;
+            }
+        }
+    }
+    spans
 }
 
 /// A [`TapeIndex`] over its payload; `Id` is a node number.
@@ -220,23 +439,50 @@ pub struct TapeView<'a> {
 }
 
 impl TapeView<'_> {
-    fn node(&self, id: u32) -> &Node {
-        &self.index.nodes[id as usize]
+    fn node(&self, id: u32) -> Node {
+        self.index
+            .nodes
+            .get(id as usize)
+            .copied()
+            .unwrap_or(NULL_NODE)
     }
 
     /// The node after `id`'s subtree.
     fn next_sibling(&self, id: u32) -> u32 {
         let n = self.node(id);
-        match n.kind {
-            Kind::Object | Kind::Array => id + 1 + n.a,
+        match n.tag {
+            Tag::Object | Tag::Array => id + 1 + n.b,
             _ => id + 1,
         }
     }
 
     fn str_bytes(&self, id: u32) -> &[u8] {
         let n = self.node(id);
-        let (a, b) = (n.a as usize, n.b as usize);
-        self.index.scratch.get(a..a + b).unwrap_or_default()
+        if n.tag != Tag::Str {
+            return b"";
+        }
+        // Parsed in place (no escapes anywhere): the text is in the payload.
+        let text = if self.index.scratch.is_empty() {
+            self.payload
+        } else {
+            &self.index.scratch
+        };
+        text.get(n.a as usize..(n.a + n.b) as usize)
+            .unwrap_or_default()
+    }
+
+    fn each_member_slow(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
+        let n = self.node(obj);
+        if n.tag != Tag::Object {
+            return;
+        }
+        let mut k = obj + 1;
+        for _ in 0..n.a {
+            if !f(self.str_bytes(k), k + 1) {
+                return;
+            }
+            k = self.next_sibling(k + 1);
+        }
     }
 }
 
@@ -252,45 +498,66 @@ impl View for TapeView<'_> {
     }
 
     fn kind(&self, id: u32) -> Kind {
-        self.node(id).kind
+        match self.node(id).tag {
+            Tag::Object => Kind::Object,
+            Tag::Array => Kind::Array,
+            Tag::Str => Kind::String,
+            Tag::U64 | Tag::I64 | Tag::F64 => Kind::Number,
+            Tag::True => Kind::True,
+            Tag::False => Kind::False,
+            Tag::Null => Kind::Null,
+        }
     }
 
     fn span(&self, id: u32) -> Span {
-        let n = self.node(id);
-        Span {
-            start: n.start,
-            end: n.end,
-        }
+        let spans = self
+            .index
+            .spans
+            .get_or_init(|| compute_spans(self.payload, self.index.nodes.len()));
+        spans.get(id as usize).copied().unwrap_or_default()
     }
 
     fn member(&self, obj: u32, key: &str) -> Option<u32> {
-        let n = self.node(obj);
-        if n.kind != Kind::Object {
-            return None;
-        }
-        let key = key.as_bytes();
-        let mut k = obj + 1;
-        for _ in 0..n.b {
-            let v = k + 1;
-            if self.str_bytes(k) == key {
-                return Some(v);
+        if obj == 0 {
+            if let Some(slot) = root_key_slot(key.as_bytes()) {
+                let id = self.index.root[slot];
+                return (id != 0).then_some(id);
             }
-            k = self.next_sibling(v);
         }
-        None
+        let mut found = None;
+        let key = key.as_bytes();
+        self.each_member_slow(obj, &mut |k, v| {
+            if k == key {
+                found = Some(v);
+                return false;
+            }
+            true
+        });
+        found
     }
 
     fn text(&self, id: u32) -> Option<Cow<'_, [u8]>> {
-        (self.kind(id) == Kind::String).then(|| Cow::Borrowed(self.str_bytes(id)))
+        (self.node(id).tag == Tag::Str).then(|| Cow::Borrowed(self.str_bytes(id)))
+    }
+
+    fn number_u64(&self, id: u32) -> u64 {
+        let n = self.node(id);
+        match n.tag {
+            Tag::U64 => n.bits(),
+            // Not an unsigned decimal integer: Go converts the float value.
+            Tag::I64 => go_f64_to_u64(n.bits() as i64 as f64),
+            Tag::F64 => go_f64_to_u64(f64::from_bits(n.bits())),
+            _ => 0,
+        }
     }
 
     fn each_element(&self, arr: u32, f: &mut dyn FnMut(u32) -> bool) {
         let n = self.node(arr);
-        if n.kind != Kind::Array {
+        if n.tag != Tag::Array {
             return;
         }
         let mut e = arr + 1;
-        for _ in 0..n.b {
+        for _ in 0..n.a {
             if !f(e) {
                 return;
             }
@@ -299,22 +566,12 @@ impl View for TapeView<'_> {
     }
 
     fn each_member(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
-        let n = self.node(obj);
-        if n.kind != Kind::Object {
-            return;
-        }
-        let mut k = obj + 1;
-        for _ in 0..n.b {
-            if !f(self.str_bytes(k), k + 1) {
-                return;
-            }
-            k = self.next_sibling(k + 1);
-        }
+        self.each_member_slow(obj, f);
     }
 
     fn element(&self, arr: u32, i: usize) -> Option<u32> {
         let n = self.node(arr);
-        if n.kind != Kind::Array || i >= n.b as usize {
+        if n.tag != Tag::Array || i >= n.a as usize {
             return None;
         }
         let mut e = arr + 1;
@@ -326,11 +583,7 @@ impl View for TapeView<'_> {
 
     fn element_count(&self, arr: u32) -> usize {
         let n = self.node(arr);
-        if n.kind == Kind::Array {
-            n.b as usize
-        } else {
-            0
-        }
+        if n.tag == Tag::Array { n.a as usize } else { 0 }
     }
 }
 
@@ -360,6 +613,7 @@ mod tests {
         assert_eq!(v.element_count(b), 5);
         let x = v.element(b, 1).unwrap();
         assert_eq!(v.raw(x), b"2.5e3");
+        assert_eq!(v.number_u64(x), 2500);
         assert_eq!(v.kind(v.element(b, 2).unwrap()), Kind::True);
         assert_eq!(v.raw(v.element(b, 4).unwrap()), b"{}");
         let d = v.path(&["c", "d"]).unwrap();
@@ -374,7 +628,7 @@ mod tests {
     #[test]
     fn agrees_with_the_lazy_view() {
         let rec = br#"{"userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"userName":"r"}}},
-            "list":[{"k":1},{"k":"two"},[3]],"dup":1,"dup":2,"esc\"key":"v"}"#;
+            "list":[{"k":1},{"k":"two"},[3]],"eventID":1,"eventID":2,"esc\"key":"v","n":[18446744073709551615,-1,1.5,1e3,-0]}"#;
         let t = build(rec).unwrap();
         let tv = t.view(rec);
         let lv = LazyView::new(rec);
@@ -387,7 +641,7 @@ mod tests {
                 "userName",
             ],
             &["list"],
-            &["dup"],
+            &["eventID"],
             &["esc\"key"],
         ] {
             let a = tv.path(path).unwrap();
@@ -396,12 +650,51 @@ mod tests {
             assert_eq!(tv.kind(a), lv.kind(b));
             assert_eq!(tv.text(a), lv.text(b));
         }
+        assert_eq!(tv.raw(tv.path(&["eventID"]).unwrap()), b"1");
         let (l1, l2) = (tv.path(&["list"]).unwrap(), lv.path(&["list"]).unwrap());
         for i in 0..3 {
             let (e1, e2) = (tv.element(l1, i).unwrap(), lv.element(l2, i).unwrap());
             assert_eq!(tv.span(e1), lv.span(e2));
         }
         assert!(tv.element(l1, 3).is_none() && lv.element(l2, 3).is_none());
+        let (n1, n2) = (tv.path(&["n"]).unwrap(), lv.path(&["n"]).unwrap());
+        for i in 0..5 {
+            let (e1, e2) = (tv.element(n1, i).unwrap(), lv.element(n2, i).unwrap());
+            assert_eq!(tv.number_u64(e1), lv.number_u64(e2), "number {i}");
+        }
+    }
+
+    #[test]
+    fn root_slots_match_the_key_list() {
+        for (i, k) in ROOT_KEYS.iter().enumerate() {
+            assert_eq!(root_key_slot(k.as_bytes()), Some(i));
+        }
+        assert_eq!(root_key_slot(b"eventid"), None);
+    }
+
+    #[test]
+    fn in_place_parsing_reads_strings_from_the_payload() {
+        let rec = br#"{"eventName":"X","userIdentity":{"type":"Root"},"n":[1,2]}"#;
+        let mut buf = b"xx".to_vec();
+        buf.extend_from_slice(rec);
+        buf.extend_from_slice(&[b'#'; INPUT_PADDING]);
+        let mut t = TapeIndex::default();
+        Indexer::default()
+            .build_in_place(&mut buf, 2, 2 + rec.len(), &mut t)
+            .unwrap();
+        assert!(buf.ends_with(&[b'#'; INPUT_PADDING]));
+        let v = t.view(rec);
+        assert_eq!(
+            v.text(v.path(&["eventName"]).unwrap()).unwrap().as_ref(),
+            b"X"
+        );
+        assert_eq!(
+            v.text(v.path(&["userIdentity", "type"]).unwrap())
+                .unwrap()
+                .as_ref(),
+            b"Root"
+        );
+        assert_eq!(v.raw(v.path(&["n"]).unwrap()), b"[1,2]");
     }
 
     #[test]
@@ -420,5 +713,9 @@ mod tests {
         assert!(build(ok.as_bytes()).is_ok());
         let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
         assert_eq!(build(deep.as_bytes()).err(), Some(TapeError::TooDeep));
+        let deep_obj = format!("{}1{}", "{\"a\":".repeat(300), "}".repeat(300));
+        assert_eq!(build(deep_obj.as_bytes()).err(), Some(TapeError::TooDeep));
+        let ok_obj = format!("{}1{}", "{\"a\":".repeat(299), "}".repeat(299));
+        assert!(build(ok_obj.as_bytes()).is_ok());
     }
 }

@@ -11,12 +11,12 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::decode::pump;
-use super::{Chunk, Feed, Recv};
+use super::{Chunk, Control, Feed, FixedCount, Recv};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -152,15 +152,23 @@ impl Feed for LocalFeed {
         let Some(rx) = &self.rx else {
             return Recv::Done;
         };
-        match rx.recv_timeout(wait) {
+        let got = if wait.is_zero() {
+            rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            })
+        } else {
+            rx.recv_timeout(wait)
+        };
+        match got {
             Ok(c) => Recv::Chunk(c),
             Err(RecvTimeoutError::Timeout) => Recv::Idle,
             Err(RecvTimeoutError::Disconnected) => Recv::Done,
         }
     }
 
-    fn total_files(&self) -> Option<u64> {
-        Some(self.total)
+    fn control(&self) -> Arc<dyn Control> {
+        Arc::new(FixedCount(self.total))
     }
 
     fn close(&mut self) {

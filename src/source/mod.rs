@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod local;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One step of the byte stream.
@@ -32,14 +33,35 @@ pub enum Recv {
     Failed(String),
 }
 
-/// A running source.
+/// Allocations the consumer hands back to the preparation thread for reuse.
+pub struct Recycled {
+    pub indexes: Vec<crate::record::Index>,
+    pub blocks: Vec<crate::prepare::Block>,
+}
+
+/// A running source. The preparation thread owns it and pulls chunks from it.
 pub trait Feed: Send {
     /// The next chunk, waiting at most `wait` for it.
     fn recv(&mut self, wait: Duration) -> Recv;
-    /// Files known so far, for progress (`None` while still listing).
-    fn total_files(&self) -> Option<u64>;
-    /// Every event of files up to and including `file` reached Falco.
-    fn delivered(&mut self, _file: u64) {}
     /// Stops and joins every thread this source started.
     fn close(&mut self);
+    /// What the consumer side needs to know about the source.
+    fn control(&self) -> Arc<dyn Control>;
+}
+
+/// The consumer side's handle on a source.
+pub trait Control: Send + Sync {
+    /// Files known so far, for progress (`None` while still listing).
+    fn total_files(&self) -> Option<u64>;
+    /// Every event of `file` has reached Falco.
+    fn delivered(&self, _file: u64) {}
+}
+
+/// A source whose file count is fixed at open.
+pub struct FixedCount(pub u64);
+
+impl Control for FixedCount {
+    fn total_files(&self) -> Option<u64> {
+        Some(self.0)
+    }
 }
