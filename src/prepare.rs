@@ -77,6 +77,8 @@ pub struct Preparer {
     scanner: Scanner,
     window: Vec<u8>,
     indexer: Indexer,
+    // Boxed: an index moves into `Index::Tape` and back without reallocating.
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<TapeIndex>>,
     /// Emptied blocks, to reuse their allocations.
     blocks: Vec<Block>,

@@ -93,6 +93,9 @@ impl Out {
     }
 }
 
+/// A value's text and, when it is a value of the record, its id (for offsets).
+type Found<'v, I> = (Cow<'v, [u8]>, Option<I>);
+
 /// Upstream's generic string rule: missing → no value; a string → its unescaped text;
 /// any other JSON value → the empty string.
 fn g<'v, V: View>(v: &'v V, path: &[&str]) -> Option<(Cow<'v, [u8]>, V::Id)> {
@@ -146,7 +149,7 @@ pub(crate) fn user<V: View>(v: &V) -> UserLookup<'_, V::Id> {
     }
 }
 
-fn original_user<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Option<V::Id>)> {
+fn original_user<V: View>(v: &V) -> Option<Found<'_, V::Id>> {
     let is_assumed = v
         .path(&["userIdentity", "type"])
         .and_then(|t| v.text(t))
@@ -206,12 +209,12 @@ fn event_name_is<V: View>(v: &V, name: &[u8]) -> bool {
         .is_some_and(|n| n.as_ref() == name)
 }
 
-fn ec2_name<V: View>(v: &V) -> Option<(Cow<'_, [u8]>, Option<V::Id>)> {
+fn ec2_name<V: View>(v: &V) -> Option<Found<'_, V::Id>> {
     let items = v.path(&["requestParameters", "tagSpecificationSet", "items"])?;
     if v.kind(items) != Kind::Array {
         return None;
     }
-    let mut name: Option<(Cow<'_, [u8]>, Option<V::Id>)> = None;
+    let mut name: Option<Found<'_, V::Id>> = None;
     v.each_element(items, &mut |item| {
         let is_instance = v
             .member(item, "resourceType")
