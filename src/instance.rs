@@ -18,7 +18,7 @@ use crate::extract::Extractor;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::prepare::{self, Block, Mark, Prepared, Preparer};
-use crate::source::{Control, Feed, Recv, Recycled};
+use crate::source::{Control, Feed, Recycled};
 
 /// Events per batch (the upstream SDK's default).
 pub const MAX_BATCH: usize = 128;
@@ -27,7 +27,7 @@ pub const MAX_BATCH: usize = 128;
 pub const IDLE_WAIT: Duration = Duration::from_millis(30);
 
 /// Prepared blocks buffered ahead of Falco.
-const AHEAD: usize = 8;
+const AHEAD: usize = 16;
 
 /// What a `next_batch` call produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +73,7 @@ impl Instance {
             .name("cloudtrail-prep".into())
             .spawn(move || {
                 let prep = Preparer::new(log, metrics);
-                let mut recv = |wait| {
-                    if stop2.load(Ordering::Relaxed) {
-                        Recv::Done
-                    } else {
-                        feed.recv(wait)
-                    }
-                };
-                prepare::run(prep, &mut recv, &tx, &recycle_rx);
+                prepare::run(prep, feed.as_mut(), &stop2, &tx, &recycle_rx);
                 feed.close();
             })
             .map_err(|e| Error::new(format!("cannot start the preparation thread: {e}")))?;

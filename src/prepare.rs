@@ -1,22 +1,24 @@
-//! The preparation stage: decompressed bytes in, ready events out.
+//! The preparation stage: records in, ready events out.
 //!
-//! Runs on its own thread, between the source (I/O and gunzip) and Falco's event
-//! thread. It splits records, parses each one into its tape index (which is also
+//! Runs on its own thread, between the source (I/O, gunzip and record splitting) and
+//! Falco's event thread. It parses each record into its tape index (which is also
 //! upstream's acceptance test), applies the emission rules, and lays the accepted
 //! records out as finished plugin events in a [`Block`]. `next_batch` then only hands
 //! out pointers, and extraction is lookups on indexes built here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::Duration;
 
 use crate::event;
 use crate::json::tape::{Indexer, TapeIndex};
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::record::{self, Index, Skip};
-use crate::scan::{Item, Scanner};
-use crate::source::Recycled;
-use crate::source::{Chunk, Recv};
+use crate::scan::Damage;
+use crate::source::split::{Found, Records};
+use crate::source::{Chunk, Feed, Recv, Recycled};
 
 /// Events per block (one full batch).
 pub const BLOCK_EVENTS: usize = 128;
@@ -74,8 +76,8 @@ struct FileState {
 
 /// Turns chunks into blocks.
 pub struct Preparer {
-    scanner: Scanner,
-    window: Vec<u8>,
+    /// The records being worked through, and where in `found` we are.
+    current: Option<(Records, usize)>,
     indexer: Indexer,
     // Boxed: an index moves into `Index::Tape` and back without reallocating.
     #[allow(clippy::vec_box)]
@@ -86,13 +88,13 @@ pub struct Preparer {
     log: Logger,
     metrics: Arc<Metrics>,
     block: Block,
+    done_with: Vec<Vec<u8>>,
 }
 
 impl Preparer {
     pub fn new(log: Logger, metrics: Arc<Metrics>) -> Self {
         Preparer {
-            scanner: Scanner::new(),
-            window: Vec::new(),
+            current: None,
             indexer: Indexer::default(),
             spare: Vec::new(),
             blocks: Vec::new(),
@@ -100,6 +102,7 @@ impl Preparer {
             log,
             metrics,
             block: Block::default(),
+            done_with: Vec::new(),
         }
     }
 
@@ -153,9 +156,7 @@ impl Preparer {
     pub fn feed(&mut self, chunk: Chunk) -> bool {
         match chunk {
             Chunk::Start { file, name } => {
-                self.end_file(None);
-                self.scanner = Scanner::new();
-                self.window.clear();
+                self.end_file(None, Damage::default());
                 self.block
                     .marks
                     .push((self.block.len(), Mark::Started(file)));
@@ -167,54 +168,50 @@ impl Preparer {
                 });
                 false
             }
-            Chunk::Data(buf) => {
-                if self.window.is_empty() {
-                    self.window = buf;
-                } else {
-                    self.window.extend_from_slice(&buf);
-                }
+            Chunk::Records(r) => {
+                self.current = Some((r, 0));
                 self.resume()
             }
-            Chunk::End { error } => {
-                self.end_file(error);
+            Chunk::End { error, damage } => {
+                self.end_file(error, damage);
                 false
             }
         }
     }
 
-    /// Scans the bytes at hand; returns true if it stopped because the block is full.
+    /// Works through the current records; returns true if it stopped because the
+    /// block is full.
     pub fn resume(&mut self) -> bool {
-        while !self.block_is_full() {
-            let Some(item) = self.scanner.next(&self.window) else {
-                let keep = self.scanner.keep_from();
-                if keep > 0 {
-                    self.window.drain(..keep);
-                    self.scanner.shift(keep);
-                }
-                return false;
-            };
-            match item {
-                Item::Record { start, end } => self.admit(start, end),
-                Item::Skip(skip) => self.skip(skip),
+        let Some((mut recs, mut i)) = self.current.take() else {
+            return false;
+        };
+        while i < recs.found.len() {
+            if self.block_is_full() {
+                self.current = Some((recs, i));
+                return true;
             }
+            match recs.found[i] {
+                Found::Record { start, end } => self.admit(&mut recs.buf, start, end),
+                Found::Skip(skip) => self.skip(skip),
+            }
+            i += 1;
         }
-        true
+        self.done_with.push(recs.buf);
+        false
     }
 
-    fn admit(&mut self, start: usize, end: usize) {
-        // The event goes into the block first: parsing may rewrite the window's copy.
-        let at = event::encode(&mut self.block.arena, 0, &self.window[start..end]);
+    /// Buffers whose records are all processed (to hand back to the source).
+    pub fn take_done(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.done_with)
+    }
+
+    fn admit(&mut self, buf: &mut [u8], start: usize, end: usize) {
+        // The event goes into the block first: parsing may rewrite the buffer's copy.
+        let at = event::encode(&mut self.block.arena, 0, &buf[start..end]);
         let payload_at = at + event::PAYLOAD_OFFSET;
         let payload = &self.block.arena[payload_at..];
         let spare = self.spare.pop().unwrap_or_default();
-        let indexed = record::index_in_place(
-            &mut self.indexer,
-            &mut self.window,
-            start,
-            end,
-            payload,
-            spare,
-        );
+        let indexed = record::index_in_place(&mut self.indexer, buf, start, end, payload, spare);
         let index = match indexed {
             Ok(i) => i,
             Err(skip) => {
@@ -254,10 +251,8 @@ impl Preparer {
     }
 
     /// The current file is complete (or the source stopped): report it, once.
-    pub fn end_file(&mut self, error: Option<String>) {
+    pub fn end_file(&mut self, error: Option<String>, damage: Damage) {
         let Some(file) = self.file.take() else { return };
-        let damage = self.scanner.finish();
-        self.window.clear();
         self.block
             .marks
             .push((self.block.len(), Mark::Finished(file.id)));
@@ -316,19 +311,25 @@ impl Preparer {
     }
 }
 
-/// The preparation thread: pulls chunks with `recv`, pushes blocks into `tx`, takes
-/// index allocations back from `recycled`. Returns when the source is done or the
-/// consumer went away.
+/// The preparation thread: pulls chunks from `feed`, pushes blocks into `tx`, takes
+/// allocations back from `recycled`. Returns when the source is done, `stop` is set
+/// or the consumer went away.
 pub fn run(
     mut prep: Preparer,
-    recv: &mut dyn FnMut(std::time::Duration) -> Recv,
+    feed: &mut dyn Feed,
+    stop: &AtomicBool,
     tx: &SyncSender<Prepared>,
     recycled: &Receiver<Recycled>,
 ) {
-    use std::time::Duration;
     loop {
         while let Ok(v) = recycled.try_recv() {
             prep.recycle(v);
+        }
+        for buf in prep.take_done() {
+            feed.give_back(buf);
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
         }
         // With a partial block waiting, do not sleep on the source: hand it out.
         let wait = if prep.block_is_empty() {
@@ -336,7 +337,7 @@ pub fn run(
         } else {
             Duration::ZERO
         };
-        let full = match recv(wait) {
+        let full = match feed.recv(wait) {
             Recv::Chunk(c) => prep.feed(c),
             Recv::Idle => {
                 if prep.block_is_empty() {
@@ -345,7 +346,7 @@ pub fn run(
                 true
             }
             Recv::Done => {
-                prep.end_file(None);
+                prep.end_file(None, Damage::default());
                 if !prep.block_is_empty() && tx.send(Prepared::Block(prep.take_block())).is_err() {
                     return;
                 }
@@ -353,7 +354,7 @@ pub fn run(
                 return;
             }
             Recv::Failed(e) => {
-                prep.end_file(Some(e.clone()));
+                prep.end_file(Some(e.clone()), Damage::default());
                 if !prep.block_is_empty() {
                     let _ = tx.send(Prepared::Block(prep.take_block()));
                 }

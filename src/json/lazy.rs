@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::lenient::{skip_ws, string_end, unescape, value_end};
 use super::number::raw_number_u64;
-use super::{Kind, Span, View};
+use super::{Kind, Span, View, key_eq};
 
 /// A record viewed through its original bytes; `Id` is a value's start offset.
 pub struct LazyView<'a> {
@@ -107,7 +107,7 @@ impl View for LazyView<'_> {
             let end = string_end(s, k + 1).unwrap_or(s.len());
             let raw = &s[k + 1..end];
             let hit = if memchr::memchr(b'\\', raw).is_none() {
-                raw == key
+                key_eq(raw, key)
             } else {
                 let mut un = Vec::with_capacity(raw.len());
                 unescape(raw, &mut un);

@@ -26,6 +26,21 @@ pub enum Kind {
     Null,
 }
 
+/// Equality for object keys: keys are short, and a `memcmp` call costs more than
+/// comparing them as two words.
+#[inline]
+pub fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if !(8..=16).contains(&n) {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
+}
+
 /// A value's byte range in the record payload (`end` exclusive). Strings include
 /// their quotes, containers their brackets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

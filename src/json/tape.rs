@@ -17,7 +17,7 @@ use simd_json::{Buffers, INPUT_PADDING, Node as SjNode, StaticNode, Tape};
 
 use super::lenient::{MAX_DEPTH, is_ws, skip_ws, string_end, value_end};
 use super::number::go_f64_to_u64;
-use super::{Kind, Span, View};
+use super::{Kind, Span, View, key_eq};
 
 /// One tape node, 12 bytes: a tag and two words whose meaning depends on the tag.
 #[derive(Debug, Clone, Copy)]
@@ -106,84 +106,42 @@ const ROOT_KEYS: [&str; 30] = [
     "insightDetails",
 ];
 
-/// Slot of a well-known top-level key: dispatch on the length first, so a lookup
-/// compares against at most a handful of candidates.
-fn root_key_slot(key: &[u8]) -> Option<usize> {
-    match key.len() {
-        7 => match key {
-            b"eventID" => Some(0),
-            _ => None,
-        },
-        8 => match key {
-            b"readOnly" => Some(13),
-            b"addendum" => Some(23),
-            _ => None,
-        },
-        9 => match key {
-            b"errorCode" => Some(1),
-            b"eventTime" => Some(3),
-            b"eventName" => Some(5),
-            b"awsRegion" => Some(7),
-            b"userAgent" => Some(11),
-            b"requestID" => Some(14),
-            b"eventType" => Some(15),
-            b"resources" => Some(17),
-            _ => None,
-        },
-        10 => match key {
-            b"apiVersion" => Some(16),
-            b"tlsDetails" => Some(26),
-            _ => None,
-        },
-        11 => match key {
-            b"eventSource" => Some(4),
-            _ => None,
-        },
-        12 => match key {
-            b"errorMessage" => Some(2),
-            b"userIdentity" => Some(6),
-            b"eventVersion" => Some(28),
-            _ => None,
-        },
-        13 => match key {
-            b"sharedEventID" => Some(20),
-            b"vpcEndpointId" => Some(21),
-            b"eventCategory" => Some(22),
-            _ => None,
-        },
-        14 => match key {
-            b"insightDetails" => Some(29),
-            _ => None,
-        },
-        15 => match key {
-            b"sourceIPAddress" => Some(10),
-            b"managementEvent" => Some(12),
-            _ => None,
-        },
-        16 => match key {
-            b"responseElements" => Some(8),
-            _ => None,
-        },
-        17 => match key {
-            b"requestParameters" => Some(9),
-            b"edgeDeviceDetails" => Some(25),
-            _ => None,
-        },
-        18 => match key {
-            b"recipientAccountId" => Some(18),
-            _ => None,
-        },
-        19 => match key {
-            b"serviceEventDetails" => Some(19),
-            b"additionalEventData" => Some(27),
-            _ => None,
-        },
-        28 => match key {
-            b"sessionCredentialFromConsole" => Some(24),
-            _ => None,
-        },
-        _ => None,
+/// A perfect hash of the `ROOT_KEYS` (first 8 bytes and length; the multiplier was
+/// searched for so that the 30 keys land in distinct slots of 64).
+const fn root_hash(key: &[u8]) -> usize {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < key.len() && i < 8 {
+        w |= (key[i] as u64) << (8 * i);
+        i += 1;
     }
+    let x = w ^ (key.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x.wrapping_mul(0xff7b_56b2_66af_415d) >> 58) as usize
+}
+
+/// Hash slot → 1 + position in `ROOT_KEYS` (0 = no key). Built at compile time; a
+/// collision would fail the build.
+const ROOT_TABLE: [u8; 64] = {
+    let mut t = [0u8; 64];
+    let mut i = 0;
+    while i < ROOT_KEYS.len() {
+        let h = root_hash(ROOT_KEYS[i].as_bytes());
+        assert!(t[h] == 0, "root key hash collision");
+        t[h] = i as u8 + 1;
+        i += 1;
+    }
+    t
+};
+
+/// Slot of a well-known top-level key: one hash, one comparison.
+#[inline]
+fn root_key_slot(key: &[u8]) -> Option<usize> {
+    let e = ROOT_TABLE[root_hash(key)];
+    if e == 0 {
+        return None;
+    }
+    let i = usize::from(e - 1);
+    key_eq(ROOT_KEYS[i].as_bytes(), key).then_some(i)
 }
 
 /// An index over one record's payload. Reused across records to keep allocations.
@@ -527,7 +485,7 @@ impl View for TapeView<'_> {
         let mut found = None;
         let key = key.as_bytes();
         self.each_member_slow(obj, &mut |k, v| {
-            if k == key {
+            if key_eq(k, key) {
                 found = Some(v);
                 return false;
             }

@@ -9,9 +9,6 @@ use std::io::{BufReader, ErrorKind, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
-/// Size of the chunks handed to the consumer.
-pub const CHUNK: usize = 256 * 1024;
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Totals of one file.
@@ -21,14 +18,18 @@ pub struct Totals {
     pub gzip: bool,
 }
 
-/// Reads `input` to the end, decompressing if it is gzip, and passes each chunk to
-/// `send` (which returns false to stop early). Stops with an error after `max`
-/// decompressed bytes. On error, the chunks already sent stay valid.
-pub fn pump<R: Read>(
-    input: R,
-    max: u64,
-    send: &mut dyn FnMut(Vec<u8>) -> bool,
-) -> (Totals, Result<(), String>) {
+/// Where decompressed bytes go: reads land directly in the sink's buffer.
+pub trait Sink {
+    /// Space for the next read.
+    fn space(&mut self) -> &mut [u8];
+    /// `n` bytes of the last space were written; false stops the pump.
+    fn filled(&mut self, n: usize) -> bool;
+}
+
+/// Reads `input` to the end, decompressing if it is gzip, into `sink`. Stops with an
+/// error after `max` decompressed bytes. On error, the bytes already delivered stay
+/// valid (D7).
+pub fn pump<R: Read>(input: R, max: u64, sink: &mut dyn Sink) -> (Totals, Result<(), String>) {
     // Read the first two bytes (a stream may return them one at a time) to decide.
     let mut input = input;
     let mut magic = [0u8; 2];
@@ -50,59 +51,50 @@ pub fn pump<R: Read>(
         std::io::Cursor::new(magic).take(n as u64).chain(input),
     );
     let result = if totals.gzip {
-        copy_chunks(MultiGzDecoder::new(input), max, &mut totals, send, true)
+        copy_into(MultiGzDecoder::new(input), max, &mut totals, sink, true)
     } else {
-        copy_chunks(input, max, &mut totals, send, false)
+        copy_into(input, max, &mut totals, sink, false)
     };
     (totals, result)
 }
 
-fn copy_chunks<R: Read>(
+fn copy_into<R: Read>(
     mut r: R,
     max: u64,
     totals: &mut Totals,
-    send: &mut dyn FnMut(Vec<u8>) -> bool,
+    sink: &mut dyn Sink,
     gzip: bool,
 ) -> Result<(), String> {
     loop {
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0;
-        let mut failure = None;
-        while filled < CHUNK {
-            match r.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    failure = Some(if gzip {
-                        format!("gzip data is corrupt or truncated: {e}")
-                    } else {
-                        format!("read error: {e}")
-                    });
-                    break;
-                }
+        let space = sink.space();
+        let n = match r.read(space) {
+            Ok(0) => {
+                sink.filled(0);
+                return Ok(());
             }
-        }
-        buf.truncate(filled);
-        totals.decompressed += filled as u64;
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {
+                sink.filled(0);
+                continue;
+            }
+            Err(e) => {
+                sink.filled(0);
+                return Err(if gzip {
+                    format!("gzip data is corrupt or truncated: {e}")
+                } else {
+                    format!("read error: {e}")
+                });
+            }
+        };
+        totals.decompressed += n as u64;
         if totals.decompressed > max {
-            let keep = filled - (totals.decompressed - max) as usize;
-            buf.truncate(keep);
-            if !buf.is_empty() {
-                send(buf);
-            }
+            let keep = n - (totals.decompressed - max) as usize;
+            sink.filled(keep);
             return Err(format!(
                 "decompressed size exceeds the limit of {max} bytes (maxDecompressedBytes); the rest of the file was not read"
             ));
         }
-        let done = filled < CHUNK;
-        if !buf.is_empty() && !send(buf) {
-            return Ok(());
-        }
-        if let Some(f) = failure {
-            return Err(f);
-        }
-        if done {
+        if !sink.filled(n) {
             return Ok(());
         }
     }
@@ -121,14 +113,29 @@ mod tests {
         e.finish().unwrap()
     }
 
-    fn run(input: &[u8], max: u64) -> (Vec<u8>, Totals, Result<(), String>) {
-        let mut out = Vec::new();
-        let (t, r) = pump(input, max, &mut |c| {
-            assert!(!c.is_empty());
-            out.extend_from_slice(&c);
+    struct Collect {
+        out: Vec<u8>,
+        buf: Vec<u8>,
+    }
+
+    impl Sink for Collect {
+        fn space(&mut self) -> &mut [u8] {
+            self.buf.resize(1000, 0);
+            &mut self.buf
+        }
+        fn filled(&mut self, n: usize) -> bool {
+            self.out.extend_from_slice(&self.buf[..n]);
             true
-        });
-        (out, t, r)
+        }
+    }
+
+    fn run(input: &[u8], max: u64) -> (Vec<u8>, Totals, Result<(), String>) {
+        let mut c = Collect {
+            out: Vec::new(),
+            buf: Vec::new(),
+        };
+        let (t, r) = pump(input, max, &mut c);
+        (c.out, t, r)
     }
 
     #[test]
@@ -147,7 +154,7 @@ mod tests {
 
     #[test]
     fn large_input_spans_chunks() {
-        let data: Vec<u8> = (0..CHUNK * 3 + 17).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..256 * 1024 * 3 + 17).map(|i| (i % 251) as u8).collect();
         let (out, t, r) = run(&gz(&data), u64::MAX);
         assert_eq!(out, data);
         assert_eq!(t.decompressed, data.len() as u64);
@@ -156,7 +163,7 @@ mod tests {
 
     #[test]
     fn truncated_gzip_keeps_the_good_prefix() {
-        let data: Vec<u8> = (0..CHUNK * 2).map(|i| (i % 7) as u8 + b'a').collect();
+        let data: Vec<u8> = (0..256 * 1024 * 2).map(|i| (i % 7) as u8 + b'a').collect();
         let z = gz(&data);
         let (out, _, r) = run(&z[..z.len() - 10], u64::MAX);
         assert!(r.unwrap_err().contains("corrupt or truncated"));
@@ -170,7 +177,7 @@ mod tests {
 
     #[test]
     fn size_guard_stops_bombs() {
-        let bomb = gz(&vec![b'0'; 10 * CHUNK]);
+        let bomb = gz(&vec![b'0'; 10 << 20]);
         let (out, _, r) = run(&bomb, 1000);
         assert_eq!(out.len(), 1000);
         assert!(r.unwrap_err().contains("maxDecompressedBytes"));

@@ -15,8 +15,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::decode::pump;
-use super::{Chunk, Control, Feed, FixedCount, Recv};
+use super::split::Splitter;
+use super::{Chunk, Control, Feed, FixedCount, Recv, stream_file};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -75,13 +75,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Reads a fixed list of files on a background thread.
 pub struct LocalFeed {
     rx: Option<Receiver<Chunk>>,
+    back: Option<SyncSender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     total: u64,
 }
 
 /// Chunks buffered between the reader thread and the consumer.
-const DEPTH: usize = 8;
+const DEPTH: usize = 16;
 
 impl LocalFeed {
     pub fn start(
@@ -90,15 +91,17 @@ impl LocalFeed {
         metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let (tx, rx) = sync_channel(DEPTH);
+        let (back_tx, back_rx) = sync_channel(DEPTH);
         let stop = Arc::new(AtomicBool::new(false));
         let total = files.len() as u64;
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("cloudtrail-read".into())
-            .spawn(move || read_files(files, max_decompressed, &metrics, &tx, &stop2))
+            .spawn(move || read_files(files, max_decompressed, &metrics, &tx, &back_rx, &stop2))
             .map_err(|e| Error::new(format!("cannot start the reader thread: {e}")))?;
         Ok(LocalFeed {
             rx: Some(rx),
+            back: Some(back_tx),
             thread: Some(thread),
             stop,
             total,
@@ -111,39 +114,42 @@ fn read_files(
     max_decompressed: u64,
     metrics: &Metrics,
     tx: &SyncSender<Chunk>,
+    back: &Receiver<Vec<u8>>,
     stop: &AtomicBool,
 ) {
+    let mut splitter = Splitter::default();
+    let mut send = |c: Chunk| !stop.load(Ordering::Relaxed) && tx.send(c).is_ok();
     for (i, path) in files.into_iter().enumerate() {
         let name = path.display().to_string();
-        if tx
-            .send(Chunk::Start {
-                file: i as u64,
-                name,
-            })
-            .is_err()
-        {
+        if !send(Chunk::Start {
+            file: i as u64,
+            name,
+        }) {
             return;
         }
-        let error = match File::open(&path) {
-            Err(e) => Some(format!("cannot open: {e}")),
-            Ok(f) => {
-                let meta_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                let mut alive = true;
-                let (totals, result) = pump(f, max_decompressed, &mut |buf| {
-                    alive = !stop.load(Ordering::Relaxed) && tx.send(Chunk::Data(buf)).is_ok();
-                    alive
-                });
-                if !alive {
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let end = Chunk::End {
+                    error: Some(format!("cannot open: {e}")),
+                    damage: Default::default(),
+                };
+                if !send(end) {
                     return;
                 }
-                Metrics::add(&metrics.bytes_read, meta_len);
-                Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
-                result.err()
+                continue;
             }
         };
-        if tx.send(Chunk::End { error }).is_err() {
+        let meta_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        while let Ok(buf) = back.try_recv() {
+            splitter.give_back(buf);
+        }
+        let (totals, alive) = stream_file(f, max_decompressed, &mut splitter, &mut send);
+        if !alive {
             return;
         }
+        Metrics::add(&metrics.bytes_read, meta_len);
+        Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
     }
 }
 
@@ -167,6 +173,12 @@ impl Feed for LocalFeed {
         }
     }
 
+    fn give_back(&mut self, buf: Vec<u8>) {
+        if let Some(b) = &self.back {
+            let _ = b.try_send(buf);
+        }
+    }
+
     fn control(&self) -> Arc<dyn Control> {
         Arc::new(FixedCount(self.total))
     }
@@ -175,6 +187,7 @@ impl Feed for LocalFeed {
         self.stop.store(true, Ordering::Relaxed);
         // Dropping the receiver unblocks a reader waiting to send.
         self.rx = None;
+        self.back = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -6,19 +6,27 @@
 
 pub mod decode;
 pub mod local;
+pub mod split;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One step of the byte stream.
+use crate::scan::Damage;
+use split::Records;
+
+/// One step of a source's stream.
 #[derive(Debug)]
 pub enum Chunk {
     /// A file begins; `name` is what errors and logs call it.
     Start { file: u64, name: String },
-    /// Decompressed bytes of the current file.
-    Data(Vec<u8>),
-    /// The current file ended; `error` says why early (its good records were sent).
-    End { error: Option<String> },
+    /// Whole records of the current file.
+    Records(Records),
+    /// The current file ended; `error` says why early (its good records were sent),
+    /// `damage` what the scanner saw.
+    End {
+        error: Option<String>,
+        damage: Damage,
+    },
 }
 
 /// What the consumer gets when it asks for more.
@@ -45,6 +53,8 @@ pub trait Feed: Send {
     fn recv(&mut self, wait: Duration) -> Recv;
     /// Stops and joins every thread this source started.
     fn close(&mut self);
+    /// A buffer from a `Records` chunk, handed back for reuse.
+    fn give_back(&mut self, _buf: Vec<u8>) {}
     /// What the consumer side needs to know about the source.
     fn control(&self) -> Arc<dyn Control>;
 }
@@ -64,4 +74,52 @@ impl Control for FixedCount {
     fn total_files(&self) -> Option<u64> {
         Some(self.0)
     }
+}
+
+/// Streams one file's bytes (gzip or not) as `Records` chunks and a final `End`,
+/// through `send` (false: the consumer is gone). Returns the totals and whether the
+/// consumer is still there.
+pub fn stream_file<R: std::io::Read>(
+    input: R,
+    max_decompressed: u64,
+    splitter: &mut split::Splitter,
+    send: &mut dyn FnMut(Chunk) -> bool,
+) -> (decode::Totals, bool) {
+    struct Adapter<'a> {
+        splitter: &'a mut split::Splitter,
+        send: &'a mut dyn FnMut(Chunk) -> bool,
+        alive: bool,
+    }
+    impl decode::Sink for Adapter<'_> {
+        fn space(&mut self) -> &mut [u8] {
+            self.splitter.space()
+        }
+        fn filled(&mut self, n: usize) -> bool {
+            if let Some(r) = self.splitter.filled(n) {
+                self.alive = (self.send)(Chunk::Records(r));
+            }
+            self.alive
+        }
+    }
+    splitter.reset();
+    let mut a = Adapter {
+        splitter,
+        send,
+        alive: true,
+    };
+    let (totals, result) = decode::pump(input, max_decompressed, &mut a);
+    if !a.alive {
+        return (totals, false);
+    }
+    let (last, damage) = a.splitter.finish();
+    if let Some(r) = last {
+        if !(a.send)(Chunk::Records(r)) {
+            return (totals, false);
+        }
+    }
+    let alive = (a.send)(Chunk::End {
+        error: result.err(),
+        damage,
+    });
+    (totals, alive)
 }

@@ -1,0 +1,167 @@
+//! Decompressed bytes → buffers of whole records, on the source's own thread.
+//!
+//! The decompressor writes straight into the splitter's window; the scanner finds the
+//! records; every so often the window's prefix holding finished records is cut off
+//! and sent, with the records' positions, to the preparation thread. Each sent buffer
+//! ends with [`PADDING`] spare bytes so records can be parsed in place.
+
+use crate::record::Skip;
+use crate::scan::{Damage, Item, Scanner};
+
+/// Spare bytes at the end of every sent buffer (simd-json's input padding).
+pub const PADDING: usize = simd_json::INPUT_PADDING;
+
+/// Bytes decompressed per read.
+const READ: usize = 256 * 1024;
+
+/// Send the window once it holds this many finished bytes.
+const SEND_AT: usize = 256 * 1024;
+
+/// What the scanner found, relative to the buffer it is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Record { start: usize, end: usize },
+    Skip(Skip),
+}
+
+/// Whole records, ready for the preparation thread.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub buf: Vec<u8>,
+    pub found: Vec<Found>,
+}
+
+pub struct Splitter {
+    scanner: Scanner,
+    /// Bytes `..used` are data; the rest of its length is initialised spare room
+    /// (kept initialised so that each read does not clear it again).
+    window: Vec<u8>,
+    used: usize,
+    found: Vec<Found>,
+    /// Spare buffers (the preparation thread hands them back).
+    spare: Vec<Vec<u8>>,
+}
+
+impl Default for Splitter {
+    fn default() -> Self {
+        Splitter {
+            scanner: Scanner::new(),
+            window: Vec::new(),
+            used: 0,
+            found: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl Splitter {
+    /// A splitter for a new file (keeping spare buffers).
+    pub fn reset(&mut self) {
+        self.scanner = Scanner::new();
+        self.used = 0;
+        self.found.clear();
+    }
+
+    pub fn give_back(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 8 && buf.capacity() >= READ {
+            self.spare.push(buf);
+        }
+    }
+
+    /// Room for the next read (at least `READ` bytes), to fill from its start.
+    pub fn space(&mut self) -> &mut [u8] {
+        if self.window.capacity() == 0 {
+            self.window = self.spare.pop().unwrap_or_default();
+        }
+        if self.window.len() < self.used + READ {
+            self.window
+                .reserve(self.used + READ + PADDING - self.window.len());
+            self.window.resize(self.used + READ, 0);
+        }
+        &mut self.window[self.used..]
+    }
+
+    /// `n` bytes of the space were filled: scans them. Returns records to send, if
+    /// enough accumulated.
+    pub fn filled(&mut self, n: usize) -> Option<Records> {
+        self.used += n;
+        while let Some(item) = self.scanner.next(&self.window[..self.used]) {
+            self.found.push(match item {
+                Item::Record { start, end } => Found::Record { start, end },
+                Item::Skip(s) => Found::Skip(s),
+            });
+        }
+        (self.scanner.keep_from() >= SEND_AT).then(|| self.cut())
+    }
+
+    /// Cuts off the finished prefix of the window, with its records.
+    fn cut(&mut self) -> Records {
+        let keep = self.scanner.keep_from();
+        let mut rest = self.spare.pop().unwrap_or_default();
+        rest.clear();
+        rest.reserve(READ + PADDING + (self.used - keep));
+        rest.extend_from_slice(&self.window[keep..self.used]);
+        self.used -= keep;
+        let mut buf = std::mem::replace(&mut self.window, rest);
+        buf.truncate(keep);
+        buf.resize(keep + PADDING, b' ');
+        self.scanner.shift(keep);
+        Records {
+            buf,
+            found: std::mem::take(&mut self.found),
+        }
+    }
+
+    /// The file ended: the last records, and what damage the scanner saw.
+    pub fn finish(&mut self) -> (Option<Records>, Damage) {
+        let damage = self.scanner.finish();
+        let last = (!self.found.is_empty()).then(|| self.cut());
+        self.reset();
+        (last, damage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(sp: &mut Splitter, data: &[u8], out: &mut Vec<String>) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let space = sp.space();
+            let n = space.len().min(rest.len()).min(7777);
+            space[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if let Some(r) = sp.filled(n) {
+                collect(r, out);
+            }
+        }
+    }
+
+    fn collect(r: Records, out: &mut Vec<String>) {
+        assert!(r.buf.len() >= PADDING);
+        for f in r.found {
+            if let Found::Record { start, end } = f {
+                assert!(r.buf.len() - end >= PADDING);
+                out.push(String::from_utf8(r.buf[start..end].to_vec()).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn records_survive_cuts_across_buffers() {
+        let recs: Vec<String> = (0..5000)
+            .map(|i| format!(r#"{{"i":{i},"s":"{}"}}"#, "x".repeat(i % 300)))
+            .collect();
+        let data = format!("{{\"Records\":[{}]}}", recs.join(","));
+        let mut sp = Splitter::default();
+        let mut out = Vec::new();
+        feed(&mut sp, data.as_bytes(), &mut out);
+        let (last, damage) = sp.finish();
+        if let Some(r) = last {
+            collect(r, &mut out);
+        }
+        assert_eq!(damage, Damage::default());
+        assert_eq!(out, recs);
+    }
+}
