@@ -7,7 +7,7 @@
 //! with the property's name instead of being silently dropped.
 
 use crate::error::{Error, Result};
-use crate::json::tape::{Indexer, TapeIndex};
+use crate::json::doc::Doc;
 use crate::json::{Kind, View};
 
 /// Upstream's AWS overrides (`aws.*`).
@@ -120,21 +120,6 @@ pub const SCHEMA: &str = r#"{
   }
 }"#;
 
-/// A parsed JSON document, kept alive with its tape index.
-struct Doc {
-    bytes: Vec<u8>,
-    index: TapeIndex,
-}
-
-fn parse_doc(text: &str) -> Result<Doc> {
-    let bytes = text.as_bytes().to_vec();
-    let mut index = TapeIndex::default();
-    Indexer::default()
-        .build(&bytes, &mut index)
-        .map_err(|_| Error::new("the init config is not valid JSON"))?;
-    Ok(Doc { bytes, index })
-}
-
 fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Object => "an object",
@@ -208,8 +193,9 @@ impl Config {
         let mut cfg = Config::default();
         let mut warnings = Vec::new();
         let text = if text.trim().is_empty() { "{}" } else { text };
-        let doc = parse_doc(text)?;
-        let v = doc.index.view(&doc.bytes);
+        let doc = Doc::parse(text.as_bytes())
+            .ok_or_else(|| Error::new("the init config is not valid JSON"))?;
+        let v = doc.view();
         let root = v.root();
         if v.kind(root) != Kind::Object {
             return Err(Error::new(format!(

@@ -4,6 +4,7 @@
 //! `cloudtrail` plugin (same name, id, event source, configuration and field values),
 //! and as a Rust library for the `cloudtrail` command line and the benchmarks.
 
+pub mod aws;
 pub mod config;
 pub mod engine;
 pub mod error;

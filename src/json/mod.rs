@@ -6,6 +6,7 @@
 //! rejects, and records too large to index). Field rules are written once against
 //! [`View`] and therefore give identical answers on both paths.
 
+pub mod doc;
 pub mod lazy;
 pub mod lenient;
 pub mod minify;
