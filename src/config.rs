@@ -33,6 +33,8 @@ pub struct Config {
     pub aws: AwsOverrides,
     /// Per-file limit on decompressed bytes (gzip bomb guard).
     pub max_decompressed_bytes: u64,
+    /// Cap on downloaded-but-unconsumed bytes in S3 and SQS modes.
+    pub s3_max_buffered_bytes: u64,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             sqs_owner_account: String::new(),
             aws: AwsOverrides::default(),
             max_decompressed_bytes: 4 << 30,
+            s3_max_buffered_bytes: 128 << 20,
         }
     }
 }
@@ -99,6 +102,13 @@ pub const SCHEMA: &str = r#"{
       "title": "SQS owner account",
       "description": "Account ID that owns the SQS queue, when it is not the caller's account.",
       "default": ""
+    },
+    "s3MaxBufferedBytes": {
+      "type": "integer",
+      "title": "S3 read-ahead memory",
+      "description": "Cap on downloaded but not yet consumed bytes (s3:// and sqs:// sources); the object Falco reads next always proceeds.",
+      "minimum": 1,
+      "default": 134217728
     },
     "maxDecompressedBytes": {
       "type": "integer",
@@ -244,6 +254,14 @@ impl Config {
             self.s3_account_list = get_account(v, id, "s3AccountList")?;
         } else if is("sqsOwnerAccount") {
             self.sqs_owner_account = get_account(v, id, "sqsOwnerAccount")?;
+        } else if is("s3MaxBufferedBytes") {
+            let n = get_int(v, id, "s3MaxBufferedBytes")?;
+            if n < 1 {
+                return Err(Error::new(format!(
+                    "init config property 's3MaxBufferedBytes' must be at least 1, not {n}"
+                )));
+            }
+            self.s3_max_buffered_bytes = n as u64;
         } else if is("maxDecompressedBytes") {
             let n = get_int(v, id, "maxDecompressedBytes")?;
             if n < 1 {
@@ -432,6 +450,7 @@ mod tests {
             "sqsOwnerAccount",
             "aws",
             "maxDecompressedBytes",
+            "s3MaxBufferedBytes",
         ] {
             assert!(props.contains_key(p), "{p}");
         }

@@ -5,14 +5,18 @@
 
 use std::sync::Arc;
 
+use crate::aws::s3::S3;
 use crate::config::{Config, OpenParams};
 use crate::error::{Error, Result};
 use crate::extract::{ExtractError, Extractor, Request};
 use crate::fields::Out;
 use crate::instance::{Instance, Status};
+use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::source::local::{LocalFeed, list_files};
+use crate::source::s3::{S3Feed, S3Options, Selection, parse_accounts};
+use std::sync::atomic::AtomicBool;
 
 pub struct Engine {
     config: Config,
@@ -64,8 +68,43 @@ impl Engine {
                 )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
             }
-            OpenParams::S3 { .. } | OpenParams::Sqs { .. } => Err(Error::new(format!(
-                "cannot open {params}: S3 and SQS sources are not available in this build"
+            OpenParams::S3 { bucket, prefix } => {
+                let c = &self.config;
+                if c.s3_download_concurrency < 1 {
+                    return Err(Error::new(format!(
+                        "cloudtrail invalid S3DownloadConcurrency: \"{}\" (must be at least 1)",
+                        c.s3_download_concurrency
+                    )));
+                }
+                let interval = Interval::parse(&c.s3_interval)?;
+                let accounts = parse_accounts(&c.s3_account_list)?;
+                let stop = Arc::new(AtomicBool::new(false));
+                let aws = crate::aws::connect(
+                    &c.aws,
+                    Some("us-east-1"),
+                    self.metrics.clone(),
+                    stop.clone(),
+                )?;
+                let s3 = Arc::new(S3 { aws: Arc::new(aws) });
+                let sel = Selection {
+                    bucket,
+                    prefix,
+                    accounts,
+                    interval,
+                };
+                let opts = S3Options {
+                    concurrency: c.s3_download_concurrency as usize,
+                    max_buffered: c.s3_max_buffered_bytes as usize,
+                    max_decompressed: c.max_decompressed_bytes,
+                };
+                self.log
+                    .info(&format!("reading s3://{}/{}", sel.bucket, sel.prefix));
+                let feed =
+                    S3Feed::start(s3, sel, opts, self.log.clone(), self.metrics.clone(), stop)?;
+                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
+            }
+            OpenParams::Sqs { .. } => Err(Error::new(format!(
+                "cannot open {params}: SQS sources are not available in this build"
             ))),
         }
     }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod extract;
 pub mod fields;
 pub mod instance;
+pub mod interval;
 pub mod json;
 pub mod log;
 pub mod metrics;

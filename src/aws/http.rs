@@ -159,6 +159,26 @@ impl Http {
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
     ) -> Result<Http> {
+        Self::with_timeouts(
+            env,
+            extra_bundle,
+            metrics,
+            stop,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        )
+    }
+
+    /// A client with other connect and response timeouts (the metadata endpoints
+    /// answer at once or not at all).
+    pub fn with_timeouts(
+        env: &Env,
+        extra_bundle: Option<&str>,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+        connect: Duration,
+        response: Duration,
+    ) -> Result<Http> {
         let tls = TlsConfig::builder()
             .root_certs(roots(env, extra_bundle)?)
             .build();
@@ -166,8 +186,8 @@ impl Http {
             .http_status_as_error(false)
             .tls_config(tls)
             .proxy(Proxy::try_from_env())
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(connect))
+            .timeout_recv_response(Some(response))
             .timeout_per_read(Some(Duration::from_secs(30)))
             .max_redirects(0)
             .user_agent(format!("libcloudtrail/{}", env!("CARGO_PKG_VERSION")))

@@ -6,6 +6,7 @@
 
 pub mod decode;
 pub mod local;
+pub mod s3;
 pub mod split;
 
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::ffi::{CStr, CString, c_char};
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,13 +17,41 @@ use std::sync::{Mutex, OnceLock};
 use falco_plugin_api::*;
 use serde_json::Value;
 
-/// Builds the `.so` with the profile of the running test (cargo test does not build
-/// cdylib targets) and returns its path.
+fn newest_source(dir: &std::path::Path) -> std::time::SystemTime {
+    let mut newest = std::time::UNIX_EPOCH;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_source(&p)
+        } else {
+            e.metadata().and_then(|m| m.modified()).unwrap_or(newest)
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// The `.so` built with the profile of the running test. `cargo test` builds it with
+/// the library when sources changed; otherwise (or if it is stale) `cargo build` is
+/// run here, since cargo does not build cdylib targets for tests by itself.
 pub fn so_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let so = profile_dir.join("libcloudtrail.so");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let sources = newest_source(&root.join("src")).max(
+            std::fs::metadata(root.join("Cargo.toml"))
+                .and_then(|m| m.modified())
+                .unwrap(),
+        );
+        let fresh = std::fs::metadata(&so)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= sources);
+        if fresh {
+            return so;
+        }
         let profile = profile_dir
             .file_name()
             .unwrap()
@@ -31,7 +61,7 @@ pub fn so_path() -> PathBuf {
         let target_dir = profile_dir.parent().unwrap().to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        cmd.current_dir(&root)
             .args(["build", "--lib", "--quiet"])
             .env("CARGO_TARGET_DIR", &target_dir);
         match profile.as_str() {
@@ -45,7 +75,6 @@ pub fn so_path() -> PathBuf {
         }
         let status = cmd.status().expect("cannot run cargo to build the plugin");
         assert!(status.success(), "building libcloudtrail.so failed");
-        let so = profile_dir.join("libcloudtrail.so");
         assert!(so.exists(), "{} was not built", so.display());
         so
     })
@@ -602,4 +631,43 @@ impl Drop for Source<'_> {
         // SAFETY: the instance from open, closed once.
         unsafe { (self.p.lib.close)(self.p.s, self.h) };
     }
+}
+
+/// The payloads a corpus file must produce, from its golden file.
+pub fn golden_payloads(source: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let path = shared()
+        .join("conformance/golden")
+        .join(format!("{source}.golden.jsonl.gz"));
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(f));
+    reader
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let v: Value = serde_json::from_str(&l.unwrap()).unwrap();
+            v["payload"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// A corpus file's bytes, gzipped.
+pub fn corpus_gz(source: &str) -> Vec<u8> {
+    use std::io::Write;
+    let data = std::fs::read(shared().join("testdata/cloudtrail").join(source)).unwrap();
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return data;
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Opens `params` with `config`, drains it, returns the payloads (or the error).
+pub fn drain_payloads(config: &str, params: &str) -> Result<Vec<String>, String> {
+    let p = Plugin::init(config)?;
+    let mut src = p.open(params)?;
+    let mut out = Vec::new();
+    src.drain(|_, _, e| out.push(String::from_utf8(e.payload.clone()).unwrap()))?;
+    Ok(out)
 }

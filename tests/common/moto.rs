@@ -1,0 +1,158 @@
+//! The local AWS emulator (moto) for S3 and SQS tests: started on 127.0.0.1 by the
+//! tests themselves, stopped when they end. Tests fail, never skip, without it.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub base: String,
+    child: Mutex<Child>,
+    /// Shared config and credentials files pointing the plugin at this server.
+    pub dir: PathBuf,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn moto_server() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = root.join(".venv/bin/moto_server");
+    if !bin.exists() {
+        // A fresh machine: create the venv the way .ci/run does.
+        let ok = Command::new("python3")
+            .args(["-m", "venv", ".venv"])
+            .current_dir(&root)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(root.join(".venv/bin/pip"))
+                .args(["install", "-q", "moto[server]"])
+                .current_dir(&root)
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot install moto into .venv (python3 -m venv .venv && .venv/bin/pip install 'moto[server]')"
+        );
+    }
+    assert!(bin.exists(), "moto_server not found at {}", bin.display());
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a moto server (one per test binary).
+pub fn moto() -> &'static Moto {
+    static M: OnceLock<Moto> = OnceLock::new();
+    M.get_or_init(|| {
+        let port = free_port();
+        // Statics are never dropped: a watchdog stops the server when this test
+        // process is gone, so no emulator outlives the tests.
+        let script = format!(
+            "\"$0\" -H 127.0.0.1 -p {port} & m=$!; while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
+            pid = std::process::id()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .arg(moto_server())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if ureq::get(&format!("{base}/moto-api/")).call().is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "moto_server did not start on {base}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let dir = std::env::temp_dir().join(format!("ct-moto-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config"),
+            format!("[profile moto]\nregion = us-east-1\nendpoint_url = {base}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("credentials"),
+            "[moto]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+        )
+        .unwrap();
+        Moto {
+            base,
+            child: Mutex::new(child),
+            dir,
+        }
+    })
+}
+
+impl Moto {
+    /// The `aws` block of an init config that points at this server.
+    pub fn aws_config(&self) -> String {
+        format!(
+            r#""aws":{{"profile":"moto","config":"{}","credentials":"{}"}}"#,
+            self.dir.join("config").display(),
+            self.dir.join("credentials").display()
+        )
+    }
+
+    pub fn create_bucket(&self, bucket: &str) {
+        let r = ureq::put(&format!("{}/{bucket}", self.base)).send_empty();
+        assert!(r.is_ok(), "create bucket {bucket}: {r:?}");
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        let url = format!("{}/{bucket}/{}", self.base, key.replace(' ', "%20"));
+        let r = ureq::put(&url).send(body);
+        assert!(r.is_ok(), "put {key}: {r:?}");
+    }
+
+    /// A form-encoded query-protocol call (SQS, SNS), unsigned (moto does not check).
+    pub fn query(&self, params: &[(&str, &str)]) -> String {
+        let body: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        let mut resp = ureq::post(&format!("{}/", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(body.join("&"))
+            .expect("moto query call");
+        let mut s = String::new();
+        resp.body_mut().as_reader().read_to_string(&mut s).unwrap();
+        s
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
