@@ -15,7 +15,8 @@ use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::source::local::{LocalFeed, list_files};
-use crate::source::s3::{S3Feed, S3Options, Selection, parse_accounts};
+use crate::source::pool::Options;
+use crate::source::s3::{S3Feed, Selection, parse_accounts};
 use std::sync::atomic::AtomicBool;
 
 pub struct Engine {
@@ -92,7 +93,7 @@ impl Engine {
                     accounts,
                     interval,
                 };
-                let opts = S3Options {
+                let opts = Options {
                     concurrency: c.s3_download_concurrency as usize,
                     max_buffered: c.s3_max_buffered_bytes as usize,
                     max_decompressed: c.max_decompressed_bytes,

@@ -7,6 +7,7 @@
 //! object's ETag, so no byte is read twice.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -317,6 +318,8 @@ pub struct ObjectReader {
     expected: Option<u64>,
     resumes: u32,
     metrics: Arc<Metrics>,
+    /// Set when the download failed for good (a transport failure, not bad content).
+    gave_up: Arc<AtomicBool>,
 }
 
 impl ObjectReader {
@@ -325,6 +328,7 @@ impl ObjectReader {
         bucket: &str,
         key: &str,
         metrics: Arc<Metrics>,
+        gave_up: Arc<AtomicBool>,
     ) -> Result<ObjectReader> {
         let mut r = ObjectReader {
             s3,
@@ -336,6 +340,7 @@ impl ObjectReader {
             expected: None,
             resumes: 0,
             metrics,
+            gave_up,
         };
         r.reopen()?;
         Ok(r)
@@ -385,6 +390,7 @@ impl Read for ObjectReader {
                     self.resumes += 1;
                     if self.resumes > self.s3.aws.http.retry.attempts || self.s3.aws.http.stopping()
                     {
+                        self.gave_up.store(true, Ordering::Relaxed);
                         return Err(std::io::Error::other(format!(
                             "s3://{}/{}: download failed at byte {}: {why}",
                             self.bucket, self.key, self.offset
@@ -397,6 +403,7 @@ impl Read for ObjectReader {
                         .sleep(super::http::backoff(self.s3.aws.http.retry, self.resumes));
                     self.inner = None;
                     if let Err(e) = self.reopen() {
+                        self.gave_up.store(true, Ordering::Relaxed);
                         return Err(std::io::Error::other(e.to_string()));
                     }
                 }

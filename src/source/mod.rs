@@ -6,6 +6,8 @@
 
 pub mod decode;
 pub mod local;
+pub mod notify;
+pub mod pool;
 pub mod s3;
 pub mod split;
 

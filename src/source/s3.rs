@@ -16,22 +16,18 @@
 //! `start-after`) and every key whose name time is outside it. Digest and Insights
 //! files are never read. Any other prefix is read as a plain key prefix.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::split::Splitter;
-use super::{Chunk, Control, Feed, Recv, stream_file};
-use crate::aws::s3::{Object, ObjectReader, S3};
+use super::pool::{Handle, Job, Options, Pool};
+use super::{Control, Feed, Recv};
+use crate::aws::s3::{Object, S3};
 use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-
-/// Listed names waiting for a worker, at most.
-const QUEUE_AHEAD: usize = 2000;
 
 /// What to read from the bucket.
 #[derive(Debug, Clone)]
@@ -69,7 +65,7 @@ fn is_org(s: &str) -> bool {
     })
 }
 
-fn wanted_key(key: &str, interval: &Interval) -> bool {
+pub fn wanted_key(key: &str, interval: &Interval) -> bool {
     let log = [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
         .iter()
         .any(|s| key.ends_with(s));
@@ -260,68 +256,10 @@ impl Walker<'_> {
     }
 }
 
-/// An object being downloaded or waiting to be consumed.
-struct Slot {
-    chunks: VecDeque<Chunk>,
-    done: bool,
-}
-
-#[derive(Default)]
-struct State {
-    queue: VecDeque<(u64, Object)>,
-    listed: u64,
-    listing_done: bool,
-    listing_error: Option<String>,
-    slots: BTreeMap<u64, Slot>,
-    head: u64,
-    buffered: usize,
-    spare: Vec<Vec<u8>>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-    stop: Arc<AtomicBool>,
-    cap: usize,
-    total: AtomicU64,
-    listing_done: AtomicBool,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-
-    /// Waits on the condition for at most `d`.
-    fn wait<'a>(&self, g: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
-        self.changed
-            .wait_timeout(g, d)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|p| p.into_inner().0)
-    }
-}
-
-fn chunk_size(c: &Chunk) -> usize {
-    match c {
-        Chunk::Records(r) => r.buf.capacity(),
-        _ => 0,
-    }
-}
-
 /// Reads a bucket selection.
 pub struct S3Feed {
-    shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-pub struct S3Options {
-    pub concurrency: usize,
-    pub max_buffered: usize,
-    pub max_decompressed: u64,
+    pool: Pool,
+    lister: Option<JoinHandle<()>>,
 }
 
 impl S3Feed {
@@ -330,214 +268,70 @@ impl S3Feed {
     pub fn start(
         s3: Arc<S3>,
         sel: Selection,
-        opts: S3Options,
+        opts: Options,
         log: Logger,
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
     ) -> Result<S3Feed> {
         s3.list(&sel.bucket, &with_slash(&sel.prefix), true, None, None)
             .map_err(|e| e.context(format!("cannot open s3://{}/{}", sel.bucket, sel.prefix)))?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            stop,
-            cap: opts.max_buffered,
-            total: AtomicU64::new(0),
-            listing_done: AtomicBool::new(false),
-        });
-        let mut threads = Vec::new();
-        let bucket = sel.bucket.clone();
-        let (s, sh) = (s3.clone(), shared.clone());
-        let log2 = log.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("cloudtrail-s3-list".into())
-                .spawn(move || lister(&s, &sel, &sh, &log2))
-                .map_err(|e| Error::new(format!("cannot start the S3 lister: {e}")))?,
-        );
-        for i in 0..opts.concurrency {
-            let (s, sh, m) = (s3.clone(), shared.clone(), metrics.clone());
-            let max = opts.max_decompressed;
-            let (log, bucket) = (log.clone(), bucket.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("cloudtrail-s3-{i}"))
-                .spawn(move || worker(&s, &bucket, &sh, &m, max, &log))
-                .map_err(|e| Error::new(format!("cannot start S3 download threads: {e}")))?;
-            threads.push(t);
-        }
-        Ok(S3Feed { shared, threads })
+        let pool = Pool::start(s3.clone(), &opts, &log, &metrics, stop.clone())?;
+        let h = pool.handle();
+        let lister = std::thread::Builder::new()
+            .name("cloudtrail-s3-list".into())
+            .spawn(move || {
+                let bucket = sel.bucket.clone();
+                let result = walk(&s3, &sel, &mut |o| {
+                    h.push(Job {
+                        bucket: bucket.clone(),
+                        key: o.key,
+                    })
+                    .is_some()
+                });
+                let error = match result {
+                    Err(e) if !stop.load(Ordering::Relaxed) => {
+                        log.error(&format!(
+                            "listing s3://{}/{} failed: {e}",
+                            sel.bucket, sel.prefix
+                        ));
+                        Some(e.to_string())
+                    }
+                    _ => None,
+                };
+                h.finish(error);
+            })
+            .map_err(|e| Error::new(format!("cannot start the S3 lister: {e}")))?;
+        Ok(S3Feed {
+            pool,
+            lister: Some(lister),
+        })
     }
 }
 
-fn lister(s3: &S3, sel: &Selection, sh: &Shared, log: &Logger) {
-    let result = walk(s3, sel, &mut |o| {
-        let mut g = sh.lock();
-        while g.queue.len() >= QUEUE_AHEAD && !sh.stopping() {
-            g = sh.wait(g, Duration::from_millis(100));
-        }
-        if sh.stopping() {
-            return false;
-        }
-        let seq = g.listed;
-        g.listed += 1;
-        g.queue.push_back((seq, o));
-        sh.total.store(g.listed, Ordering::Relaxed);
-        sh.changed.notify_all();
-        true
-    });
-    let mut g = sh.lock();
-    if let Err(e) = result {
-        if !sh.stopping() {
-            log.error(&format!(
-                "listing s3://{}/{} failed: {e}",
-                sel.bucket, sel.prefix
-            ));
-            g.listing_error = Some(e.to_string());
-        }
-    }
-    g.listing_done = true;
-    sh.listing_done.store(true, Ordering::Relaxed);
-    sh.changed.notify_all();
-}
-
-fn worker(s3: &Arc<S3>, bucket: &str, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Logger) {
-    let mut splitter = Splitter::default();
-    loop {
-        let (seq, obj) = {
-            let mut g = sh.lock();
-            loop {
-                if sh.stopping() {
-                    return;
-                }
-                if let Some(next) = g.queue.pop_front() {
-                    g.slots.insert(
-                        next.0,
-                        Slot {
-                            chunks: VecDeque::new(),
-                            done: false,
-                        },
-                    );
-                    sh.changed.notify_all();
-                    break next;
-                }
-                if g.listing_done {
-                    return;
-                }
-                g = sh.wait(g, Duration::from_millis(100));
-            }
-        };
-        for buf in std::mem::take(&mut sh.lock().spare) {
-            splitter.give_back(buf);
-        }
-        let name = format!("s3://{bucket}/{}", obj.key);
-        let mut push = |c: Chunk| -> bool {
-            let size = chunk_size(&c);
-            let mut g = sh.lock();
-            // Ahead of the consumer and over the cap: wait (the head never waits).
-            while seq != g.head && g.buffered + size > sh.cap && !sh.stopping() {
-                g = sh.wait(g, Duration::from_millis(100));
-            }
-            if sh.stopping() {
-                return false;
-            }
-            g.buffered += size;
-            if let Some(slot) = g.slots.get_mut(&seq) {
-                slot.chunks.push_back(c);
-            }
-            sh.changed.notify_all();
-            true
-        };
-        if !push(Chunk::Start {
-            file: seq,
-            name: name.clone(),
-        }) {
-            return;
-        }
-        let alive = match ObjectReader::open(s3.clone(), bucket, &obj.key, metrics.clone()) {
-            Ok(reader) => {
-                let (totals, alive) = stream_file(reader, max, &mut splitter, &mut push);
-                Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
-                alive
-            }
-            Err(e) => {
-                log.debug(&format!("{name}: {e}"));
-                push(Chunk::End {
-                    error: Some(e.to_string()),
-                    damage: Default::default(),
-                })
-            }
-        };
-        let mut g = sh.lock();
-        if let Some(slot) = g.slots.get_mut(&seq) {
-            slot.done = true;
-        }
-        sh.changed.notify_all();
-        if !alive {
-            return;
-        }
-    }
-}
-
-struct Counts {
-    shared: Arc<Shared>,
-}
+struct Counts(Handle);
 
 impl Control for Counts {
     fn total_files(&self) -> Option<u64> {
-        Some(self.shared.total.load(Ordering::Relaxed))
+        Some(self.0.added())
     }
 }
 
 impl Feed for S3Feed {
     fn recv(&mut self, wait: Duration) -> Recv {
-        let sh = &self.shared;
-        let deadline = Instant::now() + wait;
-        let mut g = sh.lock();
-        loop {
-            let head = g.head;
-            if let Some(slot) = g.slots.get_mut(&head) {
-                if let Some(c) = slot.chunks.pop_front() {
-                    let end = matches!(c, Chunk::End { .. });
-                    let size = chunk_size(&c);
-                    if end {
-                        g.slots.remove(&head);
-                        g.head += 1;
-                    }
-                    g.buffered -= size.min(g.buffered);
-                    sh.changed.notify_all();
-                    return Recv::Chunk(c);
-                }
-            } else if g.listing_done && g.queue.is_empty() && head >= g.listed {
-                return match g.listing_error.take() {
-                    Some(e) => Recv::Failed(e),
-                    None => Recv::Done,
-                };
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Recv::Idle;
-            }
-            g = sh.wait(g, deadline - now);
-        }
+        self.pool.handle().recv(wait)
     }
 
     fn give_back(&mut self, buf: Vec<u8>) {
-        let mut g = self.shared.lock();
-        if g.spare.len() < 16 {
-            g.spare.push(buf);
-        }
+        self.pool.handle().give_back(buf);
     }
 
     fn control(&self) -> Arc<dyn Control> {
-        Arc::new(Counts {
-            shared: self.shared.clone(),
-        })
+        Arc::new(Counts(self.pool.handle()))
     }
 
     fn close(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.changed.notify_all();
-        for t in self.threads.drain(..) {
+        self.pool.close();
+        if let Some(t) = self.lister.take() {
             let _ = t.join();
         }
     }
