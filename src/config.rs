@@ -34,7 +34,12 @@ pub struct Config {
     /// Per-file limit on decompressed bytes (gzip bomb guard).
     pub max_decompressed_bytes: u64,
     /// Cap on downloaded-but-unconsumed bytes in S3 and SQS modes.
-    pub s3_max_buffered_bytes: u64,
+    pub s3_max_buffered_bytes: i64,
+    /// SQS long-poll wait: bounds how long `close` waits for the poller.
+    pub sqs_wait_seconds: i64,
+    /// How long a received SQS message stays hidden from other readers; extended
+    /// while its files are read, so a crash redelivers it after at most this long.
+    pub sqs_visibility_seconds: i64,
 }
 
 impl Default for Config {
@@ -50,6 +55,8 @@ impl Default for Config {
             aws: AwsOverrides::default(),
             max_decompressed_bytes: 4 << 30,
             s3_max_buffered_bytes: 128 << 20,
+            sqs_wait_seconds: 5,
+            sqs_visibility_seconds: 120,
         }
     }
 }
@@ -109,6 +116,22 @@ pub const SCHEMA: &str = r#"{
       "description": "Cap on downloaded but not yet consumed bytes (s3:// and sqs:// sources); the object Falco reads next always proceeds.",
       "minimum": 1,
       "default": 134217728
+    },
+    "sqsWaitSeconds": {
+      "type": "integer",
+      "title": "SQS long-poll wait",
+      "description": "Seconds each SQS ReceiveMessage call waits for messages (1-20). Closing the source can take this long.",
+      "minimum": 1,
+      "maximum": 20,
+      "default": 5
+    },
+    "sqsVisibilitySeconds": {
+      "type": "integer",
+      "title": "SQS visibility timeout",
+      "description": "Seconds a received SQS message stays hidden from other readers (2-43200); extended while its files are read. After a crash its files are redelivered this long later.",
+      "minimum": 2,
+      "maximum": 43200,
+      "default": 120
     },
     "maxDecompressedBytes": {
       "type": "integer",
@@ -255,13 +278,11 @@ impl Config {
         } else if is("sqsOwnerAccount") {
             self.sqs_owner_account = get_account(v, id, "sqsOwnerAccount")?;
         } else if is("s3MaxBufferedBytes") {
-            let n = get_int(v, id, "s3MaxBufferedBytes")?;
-            if n < 1 {
-                return Err(Error::new(format!(
-                    "init config property 's3MaxBufferedBytes' must be at least 1, not {n}"
-                )));
-            }
-            self.s3_max_buffered_bytes = n as u64;
+            self.s3_max_buffered_bytes = get_int(v, id, "s3MaxBufferedBytes")?;
+        } else if is("sqsWaitSeconds") {
+            self.sqs_wait_seconds = get_int(v, id, "sqsWaitSeconds")?;
+        } else if is("sqsVisibilitySeconds") {
+            self.sqs_visibility_seconds = get_int(v, id, "sqsVisibilitySeconds")?;
         } else if is("maxDecompressedBytes") {
             let n = get_int(v, id, "maxDecompressedBytes")?;
             if n < 1 {
@@ -306,6 +327,44 @@ impl Config {
             }
         } else {
             warnings.push(format!("unknown init config property '{key}' ignored"));
+        }
+        Ok(())
+    }
+}
+
+fn in_range(name: &str, n: i64, min: i64, max: i64) -> Result<()> {
+    if (min..=max).contains(&n) {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "init config property '{name}' must be between {min} and {max}, not {n}"
+    )))
+}
+
+impl Config {
+    /// Range checks of the S3/SQS-only properties, made when such a source opens
+    /// (a local source never looks at them).
+    pub fn check_remote(&self, sqs: bool) -> Result<()> {
+        in_range(
+            "s3DownloadConcurrency",
+            self.s3_download_concurrency,
+            1,
+            1024,
+        )?;
+        in_range(
+            "s3MaxBufferedBytes",
+            self.s3_max_buffered_bytes,
+            1,
+            i64::MAX,
+        )?;
+        if sqs {
+            in_range("sqsWaitSeconds", self.sqs_wait_seconds, 1, 20)?;
+            in_range(
+                "sqsVisibilitySeconds",
+                self.sqs_visibility_seconds,
+                2,
+                43200,
+            )?;
         }
         Ok(())
     }
@@ -437,6 +496,23 @@ mod tests {
     }
 
     #[test]
+    fn remote_ranges_are_checked_at_open_only() {
+        let (c, _) = Config::parse(
+            r#"{"s3DownloadConcurrency":0,"s3MaxBufferedBytes":-1,"sqsWaitSeconds":30}"#,
+        )
+        .unwrap();
+        let e = c.check_remote(false).unwrap_err();
+        assert!(e.message().contains("'s3DownloadConcurrency'"), "{e}");
+        let (c, _) = Config::parse(r#"{"sqsWaitSeconds":30}"#).unwrap();
+        assert!(c.check_remote(false).is_ok());
+        let e = c.check_remote(true).unwrap_err();
+        assert!(e.message().contains("'sqsWaitSeconds'"), "{e}");
+        let (c, _) = Config::parse(r#"{"sqsVisibilitySeconds":1}"#).unwrap();
+        assert!(c.check_remote(true).is_err());
+        assert!(Config::default().check_remote(true).is_ok());
+    }
+
+    #[test]
     fn schema_is_json_and_lists_every_property() {
         let v: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
         let props = v["properties"].as_object().unwrap();
@@ -451,6 +527,8 @@ mod tests {
             "aws",
             "maxDecompressedBytes",
             "s3MaxBufferedBytes",
+            "sqsWaitSeconds",
+            "sqsVisibilitySeconds",
         ] {
             assert!(props.contains_key(p), "{p}");
         }

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::aws::Aws;
 use crate::aws::s3::S3;
+use crate::aws::sqs::Sqs;
 use crate::config::{Config, OpenParams};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::extract::{ExtractError, Extractor, Request};
 use crate::fields::Out;
 use crate::instance::{Instance, Status};
@@ -17,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::source::local::{LocalFeed, list_files};
 use crate::source::pool::Options;
 use crate::source::s3::{S3Feed, Selection, parse_accounts};
+use crate::source::sqs::{Settings, SqsFeed};
 use std::sync::atomic::AtomicBool;
 
 pub struct Engine {
@@ -71,42 +74,78 @@ impl Engine {
             }
             OpenParams::S3 { bucket, prefix } => {
                 let c = &self.config;
-                if c.s3_download_concurrency < 1 {
-                    return Err(Error::new(format!(
-                        "cloudtrail invalid S3DownloadConcurrency: \"{}\" (must be at least 1)",
-                        c.s3_download_concurrency
-                    )));
-                }
+                c.check_remote(false)?;
                 let interval = Interval::parse(&c.s3_interval)?;
                 let accounts = parse_accounts(&c.s3_account_list)?;
                 let stop = Arc::new(AtomicBool::new(false));
-                let aws = crate::aws::connect(
-                    &c.aws,
-                    Some("us-east-1"),
-                    self.metrics.clone(),
-                    stop.clone(),
-                )?;
-                let s3 = Arc::new(S3 { aws: Arc::new(aws) });
+                let aws = Arc::new(self.connect(stop.clone())?);
                 let sel = Selection {
                     bucket,
                     prefix,
                     accounts,
                     interval,
                 };
-                let opts = Options {
-                    concurrency: c.s3_download_concurrency as usize,
-                    max_buffered: c.s3_max_buffered_bytes as usize,
-                    max_decompressed: c.max_decompressed_bytes,
-                };
                 self.log
                     .info(&format!("reading s3://{}/{}", sel.bucket, sel.prefix));
-                let feed =
-                    S3Feed::start(s3, sel, opts, self.log.clone(), self.metrics.clone(), stop)?;
+                let feed = S3Feed::start(
+                    Arc::new(S3::new(aws)),
+                    sel,
+                    self.pool_options(),
+                    self.log.clone(),
+                    self.metrics.clone(),
+                    stop,
+                )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
             }
-            OpenParams::Sqs { .. } => Err(Error::new(format!(
-                "cannot open {params}: SQS sources are not available in this build"
-            ))),
+            OpenParams::Sqs { queue } => {
+                let c = &self.config;
+                c.check_remote(true)?;
+                let stop = Arc::new(AtomicBool::new(false));
+                let aws = Arc::new(self.connect(stop.clone())?);
+                let sqs = Sqs { aws: aws.clone() };
+                let owner = Some(c.sqs_owner_account.as_str()).filter(|o| !o.is_empty());
+                let url = sqs
+                    .queue_url(&queue, owner)
+                    .map_err(|e| e.context(format!("cannot open sqs://{queue}")))?;
+                self.log.info(&format!("reading sqs://{queue} ({url})"));
+                let settings = Settings {
+                    queue,
+                    url,
+                    delete: c.sqs_delete,
+                    wait_seconds: c.sqs_wait_seconds as u32,
+                    visibility_seconds: c.sqs_visibility_seconds as u32,
+                };
+                let feed = SqsFeed::start(
+                    Arc::new(S3::new(aws)),
+                    sqs,
+                    settings,
+                    self.pool_options(),
+                    self.log.clone(),
+                    self.metrics.clone(),
+                    stop,
+                )?;
+                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
+            }
+        }
+    }
+
+    /// The AWS context for a remote source (a default region, as the SDK would not
+    /// have one: us-east-1, where CloudTrail's global events land).
+    fn connect(&self, stop: Arc<AtomicBool>) -> Result<Aws> {
+        crate::aws::connect(
+            &self.config.aws,
+            Some("us-east-1"),
+            self.metrics.clone(),
+            stop,
+        )
+    }
+
+    fn pool_options(&self) -> Options {
+        let c = &self.config;
+        Options {
+            concurrency: c.s3_download_concurrency as usize,
+            max_buffered: c.s3_max_buffered_bytes as usize,
+            max_decompressed: c.max_decompressed_bytes,
         }
     }
 

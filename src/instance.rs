@@ -238,6 +238,12 @@ impl Instance {
         progressed
     }
 
+    /// The current batch did not reach its destination: closing must not count its
+    /// files as delivered.
+    pub fn discard_batch(&mut self) {
+        self.finished.clear();
+    }
+
     /// Stops the source's threads (within a bounded time). Closing delivers the last
     /// batch. Idempotent.
     pub fn close(&mut self) {

@@ -164,6 +164,9 @@ fn run(args: Args) -> Result<(), String> {
         };
         for i in 0..n {
             if args.limit.is_some_and(|l| evtnum >= l) {
+                // Events of this batch were not printed: an SQS source must not
+                // count them as delivered.
+                inst.discard_batch();
                 break 'outer;
             }
             evtnum += 1;
@@ -224,8 +227,15 @@ fn run(args: Args) -> Result<(), String> {
             }
             line.push(b'\n');
             if out.write_all(&line).is_err() {
+                inst.discard_batch();
                 break 'outer; // stdout closed (e.g. piped into head)
             }
+        }
+        // The next call counts this batch as delivered (SQS deletes its messages):
+        // it must be out of this process first.
+        if out.flush().is_err() {
+            inst.discard_batch();
+            break;
         }
     }
     let _ = out.flush();

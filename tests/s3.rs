@@ -201,7 +201,7 @@ fn empty_selection_is_eof_and_missing_bucket_fails_open() {
         "{e}"
     );
     let e = drain_payloads(&config(r#""s3DownloadConcurrency":0"#), "s3://ct-root").unwrap_err();
-    assert!(e.contains("S3DownloadConcurrency"), "{e}");
+    assert!(e.contains("s3DownloadConcurrency"), "{e}");
 }
 
 #[test]

@@ -6,66 +6,17 @@
 //! with backoff; a body cut off mid-stream resumes with a `Range` request pinned to the
 //! object's ETag, so no byte is read twice.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use super::credentials::{Cache, Fetcher};
-use super::endpoint::{self, Endpoint};
-use super::env::Env;
-use super::http::{Failure, Http, Request, Response, transient_status, uri_encode, url_decode};
-use super::sign::sign_request;
+use super::Aws;
+use super::endpoint::Endpoint;
+use super::http::{Failure, Request, Response, transient_status, uri_encode, url_decode};
 use super::xml;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-
-/// Signing and endpoint context shared by every AWS client of a source.
-pub struct Aws {
-    pub http: Http,
-    /// Short timeouts, for the metadata endpoints.
-    pub quick: Http,
-    pub env: Env,
-    pub endpoint_url: Option<String>,
-    pub region: Mutex<String>,
-    pub creds: Cache,
-}
-
-impl Aws {
-    pub fn region(&self) -> String {
-        self.region.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    pub fn endpoint(&self, service: &str, region: &str) -> Result<Endpoint> {
-        let ep = endpoint::resolve(service, region, &self.env, self.endpoint_url.as_deref());
-        let host = ep
-            .base
-            .strip_prefix("https://")
-            .or_else(|| ep.base.strip_prefix("http://"))
-            .unwrap_or("");
-        if host.is_empty() || host.contains('/') {
-            return Err(Error::new(format!(
-                "invalid {service} endpoint '{}': expected http(s)://host[:port]",
-                ep.base
-            )));
-        }
-        Ok(ep)
-    }
-
-    /// Signs `req` for `service` in `region` with the current credentials.
-    pub fn sign(&self, req: &mut Request, service: &str, region: &str) -> Result<()> {
-        let current = self.region();
-        let f = Fetcher {
-            http: &self.http,
-            quick: &self.quick,
-            region: Some(&current),
-            env: &self.env,
-            endpoint_url: self.endpoint_url.as_deref(),
-        };
-        let creds = self.creds.get(&f)?;
-        sign_request(req, &creds, region, service, SystemTime::now())
-    }
-}
 
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +36,8 @@ pub struct Page {
 
 pub struct S3 {
     pub aws: Arc<Aws>,
+    /// Buckets found in another region than the configured one (S3 said where).
+    regions: Mutex<HashMap<String, String>>,
 }
 
 /// What an S3 error response says.
@@ -108,6 +61,22 @@ fn read_error(resp: Response) -> S3Error {
 }
 
 impl S3 {
+    pub fn new(aws: Arc<Aws>) -> S3 {
+        S3 {
+            aws,
+            regions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn region_of(&self, bucket: &str) -> String {
+        let known = self
+            .regions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(bucket).cloned());
+        known.unwrap_or_else(|| self.aws.region.clone())
+    }
+
     fn url(&self, ep: &Endpoint, bucket: &str, key: &str, query: &str) -> String {
         let key = uri_encode(key, true);
         let q = if query.is_empty() {
@@ -135,7 +104,7 @@ impl S3 {
     ) -> Result<Response> {
         let http = &self.aws.http;
         http.retrying(what, || {
-            let region = self.aws.region();
+            let region = self.region_of(bucket);
             let ep = self.aws.endpoint("s3", &region).map_err(Failure::Fatal)?;
             let mut req = Request::new("GET", self.url(&ep, bucket, key, query));
             for (k, v) in extra {
@@ -152,8 +121,8 @@ impl S3 {
             // The bucket lives in another region: go there (the retry re-signs).
             if matches!(e.status, 301 | 307 | 400) {
                 if let Some(r) = e.region.as_deref().filter(|r| *r != region) {
-                    if let Ok(mut cur) = self.aws.region.lock() {
-                        *cur = r.to_string();
+                    if let Ok(mut m) = self.regions.lock() {
+                        m.insert(bucket.to_string(), r.to_string());
                     }
                     return Err(Failure::Transient(format!(
                         "bucket {bucket} is in region {r}"

@@ -127,3 +127,33 @@ pub trait View {
             .unwrap_or_default()
     }
 }
+
+/// Appends `s` as a JSON string literal (for the few request bodies the plugin writes).
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn write_string_round_trips() {
+        let s = "a\"b\\c\nd\u{1}é/";
+        let mut out = String::new();
+        super::write_string(&mut out, s);
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é/""#);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -10,6 +10,7 @@ pub mod notify;
 pub mod pool;
 pub mod s3;
 pub mod split;
+pub mod sqs;
 
 use std::sync::Arc;
 use std::time::Duration;

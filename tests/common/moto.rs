@@ -129,20 +129,132 @@ impl Moto {
         assert!(r.is_ok(), "put {key}: {r:?}");
     }
 
-    /// A form-encoded query-protocol call (SQS, SNS), unsigned (moto does not check).
-    pub fn query(&self, params: &[(&str, &str)]) -> String {
+    /// A query-protocol call to `service` ("sqs", "sns"). moto routes it by the
+    /// signature's credential scope and does not check the signature itself.
+    pub fn call(&self, service: &str, params: &[(&str, &str)]) -> String {
         let body: Vec<String> = params
             .iter()
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
             .collect();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+        );
         let mut resp = ureq::post(&format!("{}/", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", &auth)
             .send(body.join("&"))
-            .expect("moto query call");
+            .unwrap_or_else(|e| panic!("moto {service} call {params:?}: {e}"));
         let mut s = String::new();
         resp.body_mut().as_reader().read_to_string(&mut s).unwrap();
         s
     }
+
+    pub fn create_queue(&self, name: &str) -> String {
+        let r = self.call("sqs", &[("Action", "CreateQueue"), ("QueueName", name)]);
+        xml_text(&r, "QueueUrl")
+    }
+
+    pub fn queue_arn(name: &str) -> String {
+        format!("arn:aws:sqs:us-east-1:123456789012:{name}")
+    }
+
+    pub fn send(&self, url: &str, body: &str) {
+        let r = self.call(
+            "sqs",
+            &[
+                ("Action", "SendMessage"),
+                ("QueueUrl", url),
+                ("MessageBody", body),
+            ],
+        );
+        assert!(r.contains("<MessageId>"), "SendMessage: {r}");
+    }
+
+    /// (visible, in flight) messages of a queue.
+    pub fn queue_depth(&self, url: &str) -> (u64, u64) {
+        let r = self.call(
+            "sqs",
+            &[
+                ("Action", "GetQueueAttributes"),
+                ("QueueUrl", url),
+                ("AttributeName.1", "All"),
+            ],
+        );
+        let attr = |name: &str| -> u64 {
+            let at = r
+                .find(&format!("<Name>{name}</Name>"))
+                .unwrap_or_else(|| panic!("no {name} in {r}"));
+            xml_text(&r[at..], "Value").parse().unwrap()
+        };
+        (
+            attr("ApproximateNumberOfMessages"),
+            attr("ApproximateNumberOfMessagesNotVisible"),
+        )
+    }
+
+    pub fn create_topic(&self, name: &str) -> String {
+        let r = self.call("sns", &[("Action", "CreateTopic"), ("Name", name)]);
+        xml_text(&r, "TopicArn")
+    }
+
+    /// Subscribes queue `queue` to `topic`, with SNS raw message delivery or not.
+    pub fn subscribe(&self, topic: &str, queue: &str, raw: bool) {
+        let arn = Self::queue_arn(queue);
+        let r = self.call(
+            "sns",
+            &[
+                ("Action", "Subscribe"),
+                ("TopicArn", topic),
+                ("Protocol", "sqs"),
+                ("Endpoint", &arn),
+                ("Attributes.entry.1.key", "RawMessageDelivery"),
+                (
+                    "Attributes.entry.1.value",
+                    if raw { "true" } else { "false" },
+                ),
+            ],
+        );
+        assert!(r.contains("<SubscriptionArn>"), "Subscribe: {r}");
+    }
+
+    pub fn publish(&self, topic: &str, message: &str) {
+        let r = self.call(
+            "sns",
+            &[
+                ("Action", "Publish"),
+                ("TopicArn", topic),
+                ("Message", message),
+            ],
+        );
+        assert!(r.contains("<MessageId>"), "Publish: {r}");
+    }
+
+    /// S3 sends `bucket`'s object-created events straight to queue `queue`.
+    pub fn notify_queue(&self, bucket: &str, queue: &str) {
+        let xml = format!(
+            "<NotificationConfiguration><QueueConfiguration><Queue>{}</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>",
+            Self::queue_arn(queue)
+        );
+        let r = ureq::put(&format!("{}/{bucket}?notification", self.base))
+            .header("content-type", "application/xml")
+            .send(xml.as_bytes());
+        assert!(r.is_ok(), "bucket notification: {r:?}");
+    }
+}
+
+/// The text of the first `<tag>` in `xml` (entities decoded).
+pub fn xml_text(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    xml[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 pub fn urlencode(s: &str) -> String {

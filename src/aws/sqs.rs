@@ -1,0 +1,315 @@
+//! The SQS calls the plugin needs, in SQS's JSON protocol: GetQueueUrl,
+//! ReceiveMessage (long polling), DeleteMessageBatch, ChangeMessageVisibilityBatch.
+//!
+//! Requests are signed with SigV4 and sent with ureq, like S3's; throttling, 5xx and
+//! network errors are retried with backoff; error responses become errors naming the
+//! queue and the AWS error code.
+
+use std::sync::Arc;
+
+use super::Aws;
+use super::http::{Failure, Request, transient_status};
+use crate::error::{Error, Result};
+use crate::json::doc::Doc;
+use crate::json::{Kind, View, write_string};
+
+/// Largest response accepted (ten messages of at most 1 MiB each, with room).
+const MAX_RESPONSE: u64 = 32 << 20;
+
+/// The most entries one batch call takes.
+pub const BATCH: usize = 10;
+
+pub struct Sqs {
+    pub aws: Arc<Aws>,
+}
+
+/// One received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times SQS handed this message out (1 the first time).
+    pub receive_count: u64,
+}
+
+/// An entry of a batch call that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    pub index: usize,
+    pub code: String,
+    pub message: String,
+}
+
+/// The AWS error code of a JSON-protocol error (`com.amazonaws.sqs#QueueDoesNotExist`
+/// → `QueueDoesNotExist`), preferring the query-compatible code when given.
+fn error_code(header: Option<&str>, doc: Option<&Doc>) -> Option<String> {
+    if let Some(h) = header {
+        let code = h.split(';').next().unwrap_or(h);
+        if !code.is_empty() {
+            return Some(code.to_string());
+        }
+    }
+    let ty = doc?.str_at(&["__type"])?;
+    Some(ty.rsplit('#').next().unwrap_or(&ty).to_string())
+}
+
+fn friendly(code: &str, queue: &str) -> Option<String> {
+    Some(match code {
+        "QueueDoesNotExist" | "AWS.SimpleQueueService.NonExistentQueue" => format!(
+            "the queue {queue} does not exist (check the queue name, aws.region and sqsOwnerAccount)"
+        ),
+        "AccessDenied" | "AccessDeniedException" => {
+            format!("access denied to the queue {queue} (check the IAM policy of the credentials)")
+        }
+        _ => return None,
+    })
+}
+
+impl Sqs {
+    /// One call: `action` with a JSON `body`; the parsed response. `queue` names the
+    /// queue in errors.
+    fn call(&self, action: &str, body: String, queue: &str) -> Result<Doc> {
+        let aws = &self.aws;
+        let what = format!("SQS {action} on {queue}");
+        aws.http.retrying(&what, || {
+            let ep = aws.endpoint("sqs", &aws.region).map_err(Failure::Fatal)?;
+            let mut req = Request::new("POST", format!("{}/", ep.base))
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amz-target", &format!("AmazonSQS.{action}"));
+            req.body = body.clone().into_bytes();
+            aws.sign(&mut req, "sqs", &aws.region)
+                .map_err(Failure::Fatal)?;
+            let resp = aws.http.send(&req).map_err(Failure::Transient)?;
+            let status = resp.status;
+            let query_error = resp.header("x-amzn-query-error").map(str::to_string);
+            let bytes = resp
+                .bytes(MAX_RESPONSE)
+                .map_err(|e| Failure::Transient(format!("{what}: {e}")))?;
+            let doc = Doc::parse(if bytes.is_empty() { b"{}" } else { &bytes });
+            if status < 300 {
+                return doc.ok_or_else(|| {
+                    Failure::Fatal(Error::new(format!("{what}: the response is not JSON")))
+                });
+            }
+            let code = error_code(query_error.as_deref(), doc.as_ref())
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            if transient_status(status, Some(&code)) {
+                return Err(Failure::Transient(code));
+            }
+            let message = doc
+                .as_ref()
+                .and_then(|d| d.str_at(&["message"]).or_else(|| d.str_at(&["Message"])))
+                .unwrap_or_default();
+            let detail = friendly(&code, queue).unwrap_or(message);
+            Err(Failure::Fatal(Error::new(format!(
+                "cloudtrail plugin error: {code}: {detail}"
+            ))))
+        })
+    }
+
+    /// The URL of queue `name`, owned by `owner` when not the caller's account.
+    pub fn queue_url(&self, name: &str, owner: Option<&str>) -> Result<String> {
+        let mut body = String::from("{\"QueueName\":");
+        write_string(&mut body, name);
+        if let Some(o) = owner {
+            body.push_str(",\"QueueOwnerAWSAccountId\":");
+            write_string(&mut body, o);
+        }
+        body.push('}');
+        let doc = self.call("GetQueueUrl", body, name)?;
+        doc.str_at(&["QueueUrl"]).ok_or_else(|| {
+            Error::new(format!(
+                "SQS GetQueueUrl on {name}: the response has no QueueUrl"
+            ))
+        })
+    }
+
+    /// Long-polls for up to `max` messages, waiting up to `wait` seconds; received
+    /// messages stay hidden from other readers for `visibility` seconds.
+    pub fn receive(
+        &self,
+        url: &str,
+        max: usize,
+        wait: u32,
+        visibility: u32,
+    ) -> Result<Vec<Message>> {
+        let mut body = String::from("{\"QueueUrl\":");
+        write_string(&mut body, url);
+        body.push_str(&format!(
+            ",\"MaxNumberOfMessages\":{},\"WaitTimeSeconds\":{wait},\"VisibilityTimeout\":{visibility},\"AttributeNames\":[\"ApproximateReceiveCount\"],\"MessageSystemAttributeNames\":[\"ApproximateReceiveCount\"]}}",
+            max.clamp(1, BATCH)
+        ));
+        let doc = self.call("ReceiveMessage", body, url)?;
+        Ok(parse_messages(&doc))
+    }
+
+    /// Deletes messages by receipt handle; returns the entries that failed.
+    pub fn delete(&self, url: &str, receipts: &[&str]) -> Result<Vec<BatchFailure>> {
+        self.batch(url, "DeleteMessageBatch", receipts, None)
+    }
+
+    /// Sets how long more messages stay hidden (0: visible again at once); returns
+    /// the entries that failed.
+    pub fn set_visibility(
+        &self,
+        url: &str,
+        receipts: &[&str],
+        seconds: u32,
+    ) -> Result<Vec<BatchFailure>> {
+        self.batch(url, "ChangeMessageVisibilityBatch", receipts, Some(seconds))
+    }
+
+    fn batch(
+        &self,
+        url: &str,
+        action: &str,
+        receipts: &[&str],
+        visibility: Option<u32>,
+    ) -> Result<Vec<BatchFailure>> {
+        let mut failures = Vec::new();
+        for (n, chunk) in receipts.chunks(BATCH).enumerate() {
+            let mut body = String::from("{\"QueueUrl\":");
+            write_string(&mut body, url);
+            body.push_str(",\"Entries\":[");
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!("{{\"Id\":\"m{i}\",\"ReceiptHandle\":"));
+                write_string(&mut body, r);
+                if let Some(v) = visibility {
+                    body.push_str(&format!(",\"VisibilityTimeout\":{v}"));
+                }
+                body.push('}');
+            }
+            body.push_str("]}");
+            let doc = self.call(action, body, url)?;
+            for mut f in parse_failures(&doc) {
+                f.index += n * BATCH;
+                failures.push(f);
+            }
+        }
+        Ok(failures)
+    }
+}
+
+fn parse_messages(doc: &Doc) -> Vec<Message> {
+    let v = doc.view();
+    let mut out = Vec::new();
+    let Some(list) = v.path(&["Messages"]) else {
+        return out;
+    };
+    let text = |id| {
+        v.text(id)
+            .map(|t| String::from_utf8_lossy(&t).into_owned())
+            .unwrap_or_default()
+    };
+    v.each_element(list, &mut |m| {
+        let get = |key: &str| v.member(m, key).map(text).unwrap_or_default();
+        let count = v
+            .path_from(m, &["Attributes", "ApproximateReceiveCount"])
+            .map(|id| match v.kind(id) {
+                Kind::Number => v.number_u64(id),
+                _ => text(id).parse().unwrap_or(0),
+            })
+            .unwrap_or(0);
+        out.push(Message {
+            id: get("MessageId"),
+            receipt: get("ReceiptHandle"),
+            body: get("Body"),
+            receive_count: count,
+        });
+        true
+    });
+    out
+}
+
+fn parse_failures(doc: &Doc) -> Vec<BatchFailure> {
+    let v = doc.view();
+    let mut out = Vec::new();
+    let Some(list) = v.path(&["Failed"]) else {
+        return out;
+    };
+    v.each_element(list, &mut |f| {
+        let get = |key: &str| {
+            v.member(f, key)
+                .and_then(|id| v.text(id))
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default()
+        };
+        let index = get("Id")
+            .strip_prefix('m')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        out.push(BatchFailure {
+            index,
+            code: get("Code"),
+            message: get("Message"),
+        });
+        true
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_failures() {
+        let d = Doc::parse(
+            br#"{"Messages":[{"MessageId":"a","ReceiptHandle":"r\/1","MD5OfBody":"x",
+                "Body":"{\"Type\":\"Notification\"}","Attributes":{"ApproximateReceiveCount":"3"}},
+                {"MessageId":"b","ReceiptHandle":"r2","Body":""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parse_messages(&d),
+            [
+                Message {
+                    id: "a".into(),
+                    receipt: "r/1".into(),
+                    body: r#"{"Type":"Notification"}"#.into(),
+                    receive_count: 3
+                },
+                Message {
+                    id: "b".into(),
+                    receipt: "r2".into(),
+                    body: String::new(),
+                    receive_count: 0
+                }
+            ]
+        );
+        assert!(parse_messages(&Doc::parse(b"{}").unwrap()).is_empty());
+        let d = Doc::parse(
+            br#"{"Successful":[{"Id":"m0"}],"Failed":[{"Id":"m1","SenderFault":true,"Code":"ReceiptHandleIsInvalid","Message":"bad"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parse_failures(&d),
+            [BatchFailure {
+                index: 1,
+                code: "ReceiptHandleIsInvalid".into(),
+                message: "bad".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn error_codes() {
+        let d = Doc::parse(br#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"m"}"#)
+            .unwrap();
+        assert_eq!(error_code(None, Some(&d)).unwrap(), "QueueDoesNotExist");
+        assert_eq!(
+            error_code(
+                Some("AWS.SimpleQueueService.NonExistentQueue;Sender"),
+                Some(&d)
+            )
+            .unwrap(),
+            "AWS.SimpleQueueService.NonExistentQueue"
+        );
+        assert!(friendly("AWS.SimpleQueueService.NonExistentQueue", "q").is_some());
+        assert_eq!(error_code(None, None), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! SQS mode against a real SQS/SNS/S3 API (moto on 127.0.0.1), through the plugin's
+//! own HTTP, signing and parsing code, loaded as the `.so`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::moto::{Moto, moto};
+use common::{Batch, Plugin, Source, corpus_gz, golden_payloads};
+
+const INV: &str = "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
+
+/// Invictus files (distinct events, every record with an eventID), by name suffix.
+const FILES: &[&str] = &[
+    "1210Z_2ru8PrDKZmsO3yWC",
+    "1225Z_QqgbBkK0L13H8Wbv",
+    "1230Z_soULWstxp7lqsODg",
+    "1225Z_qWyTCPHzELqDMshA",
+    "1235Z_kboLbHJlz2H6cLyo",
+    "1225Z_RL8g7SsRoNFvvVBW",
+    "1230Z_OU6Ha25B4GGhUIMr",
+    "1210Z_bXGZYqBeCCsqWq1U",
+    "1220Z_8sBQhbu5YO94UV8p",
+];
+
+/// Larger files, for runs that must be caught half-way.
+const BIG: &[&str] = &[
+    "1215Z_YMDRJwtmC82bUwAo",
+    "1235Z_YbVFCP9AYzJDhHV9",
+    "1205Z_zs3JGxETHr59VpkX",
+    "1215Z_nBsuPO1qSTEVerMD",
+    "1210Z_6CICdbJQM3beT7n3",
+    "1200Z_iLj9fb7yyUG9X4Bf",
+];
+
+fn corpus(name: &str) -> String {
+    format!("{INV}{name}.json")
+}
+
+fn config(m: &Moto, extra: &str) -> String {
+    format!("{{{},\"sqsWaitSeconds\":1,{extra}}}", m.aws_config())
+}
+
+fn cloudtrail_notice(bucket: &str, keys: &[&str]) -> String {
+    serde_json::json!({"s3Bucket": bucket, "s3ObjectKey": keys}).to_string()
+}
+
+/// An S3 event notification as S3 writes it (keys URL-encoded, `+` for a space).
+fn s3_event(bucket: &str, key: &str) -> String {
+    let encoded = common::moto::urlencode(key)
+        .replace("%20", "+")
+        .replace("%2F", "/");
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded, "size": 1}}
+    }]})
+    .to_string()
+}
+
+fn eventbridge(bucket: &str, key: &str) -> String {
+    serde_json::json!({
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+        "region": "us-east-1", "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": 1}, "reason": "PutObject"}
+    })
+    .to_string()
+}
+
+/// Calls next_batch until `done` says so (or the deadline), collecting payloads.
+fn collect_until(
+    src: &mut Source<'_>,
+    out: &mut Vec<String>,
+    deadline: Duration,
+    mut done: impl FnMut(&[String]) -> bool,
+) {
+    let end = Instant::now() + deadline;
+    while !done(out) {
+        assert!(
+            Instant::now() < end,
+            "timed out with {} events collected",
+            out.len()
+        );
+        match src.next_batch() {
+            Batch::Events(evs, _) => out.extend(
+                evs.iter()
+                    .map(|e| String::from_utf8(e.payload.clone()).unwrap()),
+            ),
+            Batch::Failure(e) => panic!("next_batch failed: {e}"),
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn event_id(payload: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+    v["eventID"].as_str().expect("eventID").to_string()
+}
+
+#[test]
+fn every_notification_shape_mixed_in_one_queue() {
+    let m = moto();
+    let q = m.create_queue("mixed");
+    for b in ["sqs-a", "sqs-b", "sqs-c"] {
+        m.create_bucket(b);
+    }
+    let f = |i: usize| corpus(FILES[i]);
+    m.put("sqs-a", "ct/one.json.gz", &corpus_gz(&f(0)));
+    m.put("sqs-b", "x/loki file+1.json.gz", &corpus_gz(&f(1)));
+    m.put("sqs-a", "sns/s3 event.json.gz", &corpus_gz(&f(2)));
+    m.put("sqs-a", "eb/three.json.gz", &corpus_gz(&f(3)));
+    m.put("sqs-b", "raw/a.json.gz", &corpus_gz(&f(4)));
+    m.put(
+        "sqs-b",
+        "raw/b.json",
+        &std::fs::read(common::shared().join("testdata/cloudtrail").join(f(5))).unwrap(),
+    );
+    let mut bad_gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    bad_gzip.extend_from_slice(b"this is not deflate data at all");
+    m.put("sqs-a", "damaged.json.gz", &bad_gzip);
+
+    // SNS → SQS, envelope kept: a CloudTrail notification and an S3 event.
+    let topic = m.create_topic("ct-topic");
+    m.subscribe(&topic, "mixed", false);
+    m.publish(&topic, &cloudtrail_notice("sqs-a", &["ct/one.json.gz"]));
+    m.publish(&topic, &s3_event("sqs-a", "sns/s3 event.json.gz"));
+    m.publish(&topic, "CloudTrail validation message.");
+    // SNS → SQS with raw delivery: an S3 event from another bucket.
+    let raw_topic = m.create_topic("s3-raw-topic");
+    m.subscribe(&raw_topic, "mixed", true);
+    m.publish(&raw_topic, &s3_event("sqs-b", "x/loki file+1.json.gz"));
+    // S3 → SQS directly (S3 first sends its test event).
+    m.notify_queue("sqs-c", "mixed");
+    m.put("sqs-c", "AWSLogs/direct file.json.gz", &corpus_gz(&f(6)));
+    // Hand-sent: EventBridge, a raw CloudTrail notification with two files, an SNS
+    // subscription confirmation, a digest-only notification, garbage, a missing
+    // file, a damaged file.
+    m.send(&q, &eventbridge("sqs-a", "eb/three.json.gz"));
+    m.send(
+        &q,
+        &cloudtrail_notice("sqs-b", &["raw/a.json.gz", "raw/b.json"]),
+    );
+    m.send(
+        &q,
+        r#"{"Type":"SubscriptionConfirmation","MessageId":"x","Token":"t","TopicArn":"arn:aws:sns:us-east-1:123456789012:t","Message":"You have chosen to subscribe","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t"}"#,
+    );
+    m.send(
+        &q,
+        &cloudtrail_notice(
+            "sqs-a",
+            &["AWSLogs/1/CloudTrail-Digest/us-east-1/2023/07/10/1_CloudTrail-Digest_us-east-1_t_us-east-1_20230710T120000Z.json.gz"],
+        ),
+    );
+    m.send(&q, "hello, this is not a notification");
+    m.send(&q, &cloudtrail_notice("sqs-a", &["missing.json.gz"]));
+    m.send(&q, &cloudtrail_notice("sqs-a", &["damaged.json.gz"]));
+
+    let mut expected: Vec<String> = (0..7).flat_map(|i| golden_payloads(&f(i))).collect();
+    expected = sorted(expected);
+
+    let p = Plugin::init(&config(
+        m,
+        r#""sqsVisibilitySeconds":60,"s3DownloadConcurrency":4"#,
+    ))
+    .unwrap();
+    let mut src = p.open("sqs://mixed").unwrap();
+    let mut got = Vec::new();
+    // 13 messages: 11 handled (deleted), 2 left (garbage, missing file).
+    collect_until(&mut src, &mut got, Duration::from_secs(60), |got| {
+        got.len() >= expected.len() && p.metric("sqs_messages_deleted") == 11
+    });
+    // A little longer: nothing else may arrive.
+    collect_until(&mut src, &mut got, Duration::from_secs(5), {
+        let t = Instant::now();
+        move |_| t.elapsed() > Duration::from_millis(1500)
+    });
+    let (pct, text) = src.progress();
+    assert!(text.ends_with("/9 files"), "{text} ({pct})");
+    drop(src);
+    assert_eq!(sorted(got), expected, "payloads differ from the goldens");
+    assert_eq!(p.metric("sqs_messages_received"), 13);
+    assert_eq!(p.metric("sqs_messages_deleted"), 11);
+    assert_eq!(p.metric("sqs_messages_poisoned"), 2);
+    // S3 test event, validation message, confirmation, digest-only.
+    assert_eq!(p.metric("sqs_messages_ignored"), 4);
+    assert_eq!(p.metric("files_failed"), 2, "missing and damaged");
+    let (visible, hidden) = m.queue_depth(&q);
+    assert_eq!(visible + hidden, 2, "only the two poison messages are left");
+    let logs: Vec<String> = p.log_lines().into_iter().map(|l| l.1).collect();
+    let has = |s: &str| logs.iter().any(|l| l.contains(s));
+    assert!(has("ConfirmSubscription&Token=t"), "{logs:#?}");
+    assert!(has("left in the queue"), "{logs:#?}");
+    assert!(has("damaged.json.gz"), "{logs:#?}");
+}
+
+#[test]
+fn closing_half_way_makes_undelivered_messages_visible_again() {
+    let m = moto();
+    let q = m.create_queue("halfway");
+    m.create_bucket("sqs-halfway");
+    let mut expected = BTreeSet::new();
+    for (i, name) in BIG.iter().enumerate() {
+        let key = format!("f{i}.json.gz");
+        m.put("sqs-halfway", &key, &corpus_gz(&corpus(name)));
+        m.send(&q, &cloudtrail_notice("sqs-halfway", &[&key]));
+        expected.extend(golden_payloads(&corpus(name)));
+    }
+    // A visibility timeout far longer than the test: only the release on close can
+    // make the second reader see the undelivered messages.
+    let cfg = config(m, r#""sqsVisibilitySeconds":600,"s3DownloadConcurrency":1"#);
+    let p = Plugin::init(&cfg).unwrap();
+    let mut first = Vec::new();
+    {
+        let mut src = p.open("sqs://halfway").unwrap();
+        collect_until(&mut src, &mut first, Duration::from_secs(30), |g| {
+            !g.is_empty()
+        });
+    }
+    assert!(first.len() < expected.len());
+    let p2 = Plugin::init(&cfg).unwrap();
+    let mut second = Vec::new();
+    let mut src = p2.open("sqs://halfway").unwrap();
+    collect_until(&mut src, &mut second, Duration::from_secs(30), |g| {
+        let seen: BTreeSet<&String> = first.iter().chain(g).collect();
+        expected.iter().all(|e| seen.contains(e))
+    });
+    drop(src);
+    assert!(p2.metric("sqs_messages_received") >= 1);
+    let (visible, hidden) = m.queue_depth(&q);
+    assert_eq!(
+        (visible, hidden),
+        (0, 0),
+        "every message deleted in the end"
+    );
+}
+
+#[test]
+fn a_crashed_reader_loses_nothing() {
+    let m = moto();
+    let q = m.create_queue("crash");
+    m.create_bucket("sqs-crash");
+    let mut expected = BTreeSet::new();
+    for (i, name) in BIG.iter().enumerate() {
+        let key = format!("f{i}.json.gz");
+        m.put("sqs-crash", &key, &corpus_gz(&corpus(name)));
+        m.send(&q, &cloudtrail_notice("sqs-crash", &[&key]));
+        expected.extend(golden_payloads(&corpus(name)).iter().map(|p| event_id(p)));
+    }
+    let cfg = config(m, r#""sqsVisibilitySeconds":3,"s3DownloadConcurrency":1"#);
+    // The command-line front end prints every field of every event as JSON; the
+    // test reads a little and then kills it, while it waits on the full pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
+        .args(["sqs://crash", "--json", "--quiet", "--init", &cfg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 1];
+    stdout.read_exact(&mut buf).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut printed = String::from_utf8(buf.to_vec()).unwrap();
+    stdout.read_to_string(&mut printed).unwrap();
+    let mut seen: BTreeSet<String> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["ct.id"].as_str().unwrap().to_string())
+        .collect();
+    let before = seen.len();
+    assert!(
+        before < expected.len(),
+        "the reader finished before the kill"
+    );
+
+    let p = Plugin::init(&cfg).unwrap();
+    let mut src = p.open("sqs://crash").unwrap();
+    let mut got = Vec::new();
+    collect_until(&mut src, &mut got, Duration::from_secs(60), |g| {
+        let ids: BTreeSet<String> = g.iter().map(|p| event_id(p)).collect();
+        expected.iter().all(|e| seen.contains(e) || ids.contains(e))
+    });
+    drop(src);
+    seen.extend(got.iter().map(|p| event_id(p)));
+    assert!(expected.is_subset(&seen));
+    let (visible, hidden) = m.queue_depth(&q);
+    assert_eq!((visible, hidden), (0, 0));
+}
+
+#[test]
+fn two_readers_share_one_queue() {
+    let m = moto();
+    let q = m.create_queue("shared");
+    m.create_bucket("sqs-shared");
+    let mut owner = BTreeMap::new();
+    let mut total = 0;
+    for (i, name) in FILES.iter().chain(BIG).enumerate() {
+        let key = format!("f{i}.json.gz");
+        m.put("sqs-shared", &key, &corpus_gz(&corpus(name)));
+        m.send(&q, &cloudtrail_notice("sqs-shared", &[&key]));
+        for p in golden_payloads(&corpus(name)) {
+            owner.insert(p, i);
+            total += 1;
+        }
+    }
+    let cfg = config(m, r#""sqsVisibilitySeconds":60,"s3DownloadConcurrency":1"#);
+    let (p1, p2) = (Plugin::init(&cfg).unwrap(), Plugin::init(&cfg).unwrap());
+    let (mut s1, mut s2) = (
+        p1.open("sqs://shared").unwrap(),
+        p2.open("sqs://shared").unwrap(),
+    );
+    let (mut got1, mut got2) = (Vec::new(), Vec::new());
+    let end = Instant::now() + Duration::from_secs(60);
+    while got1.len() + got2.len() < total {
+        assert!(Instant::now() < end, "timed out");
+        for (s, got) in [(&mut s1, &mut got1), (&mut s2, &mut got2)] {
+            match s.next_batch() {
+                Batch::Events(evs, _) => got.extend(
+                    evs.iter()
+                        .map(|e| String::from_utf8(e.payload.clone()).unwrap()),
+                ),
+                Batch::Failure(e) => panic!("{e}"),
+            }
+        }
+    }
+    drop((s1, s2));
+    assert_eq!(
+        got1.len() + got2.len(),
+        total,
+        "an event was delivered twice"
+    );
+    let files = |got: &[String]| -> BTreeSet<usize> { got.iter().map(|p| owner[p]).collect() };
+    let (f1, f2) = (files(&got1), files(&got2));
+    assert!(
+        f1.is_disjoint(&f2),
+        "a file was read by both: {f1:?} {f2:?}"
+    );
+    assert_eq!(f1.len() + f2.len(), FILES.len() + BIG.len());
+    assert!(
+        !f1.is_empty() && !f2.is_empty(),
+        "one reader did all the work"
+    );
+    assert_eq!(m.queue_depth(&q), (0, 0));
+}
+
+#[test]
+fn missing_queue_fails_the_open_and_bad_settings_are_named() {
+    let m = moto();
+    let p = Plugin::init(&config(m, r#""sqsVisibilitySeconds":60"#)).unwrap();
+    let e = p.open("sqs://no-such-queue").err().unwrap();
+    assert!(
+        e.contains("no-such-queue") && e.contains("does not exist"),
+        "{e}"
+    );
+    let p = Plugin::init(&format!("{{{},\"sqsWaitSeconds\":25}}", m.aws_config())).unwrap();
+    let e = p.open("sqs://whatever").err().unwrap();
+    assert!(e.contains("sqsWaitSeconds"), "{e}");
+}
+
+#[test]
+fn an_idle_queue_times_out_and_closes_promptly() {
+    let m = moto();
+    m.create_queue("idle");
+    let p = Plugin::init(&config(m, r#""sqsVisibilitySeconds":60"#)).unwrap();
+    let mut src = p.open("sqs://idle").unwrap();
+    for _ in 0..5 {
+        match src.next_batch() {
+            Batch::Events(evs, rc) => {
+                assert!(evs.is_empty());
+                assert_eq!(rc, falco_plugin_api::ss_plugin_rc_SS_PLUGIN_TIMEOUT);
+            }
+            Batch::Failure(e) => panic!("{e}"),
+        }
+    }
+    let (_, text) = src.progress();
+    assert_eq!(text, "NaN% - 0/0 files");
+    // The poller is inside a long poll (1 s here); close waits for it, not longer.
+    let t = Instant::now();
+    drop(src);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
