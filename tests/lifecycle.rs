@@ -9,16 +9,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::files::tmpdir;
 use common::{Batch, Plugin};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ct-lc-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn records(n: usize) -> String {
     let recs: Vec<String> = (0..n)

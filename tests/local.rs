@@ -4,37 +4,10 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::files::{event, gz, records_file, tmpdir};
 use common::{Batch, Extracted, Plugin};
-use flate2::Compression;
-use flate2::write::GzEncoder;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ct-it-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn event(i: usize, extra: &str) -> String {
-    format!(
-        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"u{i}"}},"eventTime":"2024-01-01T00:00:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.{}","eventID":"id-{i}","eventType":"AwsApiCall"{extra}}}"#,
-        i % 60,
-        i % 250
-    )
-}
-
-fn records_file(events: &[String]) -> String {
-    format!("{{\"Records\":[{}]}}", events.join(",\n"))
-}
 
 /// Drains `path` and returns the payloads and `ct.id`s, in order.
 fn drain(p: &Plugin, path: &Path) -> (Vec<String>, Result<u64, String>) {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod files;
 pub mod moto;
 
 use std::ffi::{CStr, CString, c_char};
