@@ -22,6 +22,9 @@ const SYSTEM_BUNDLES: [&str; 5] = [
     "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
 ];
 
+/// How long a response body may send nothing before it counts as stalled.
+pub const STALL: Duration = Duration::from_secs(5);
+
 /// One HTTP request.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -188,7 +191,9 @@ impl Http {
             .proxy(Proxy::try_from_env())
             .timeout_connect(Some(connect))
             .timeout_recv_response(Some(response))
-            .timeout_per_read(Some(Duration::from_secs(30)))
+            // A body that sends nothing for this long is stalled: S3 reads resume
+            // with a Range request, and `close` never waits longer on a worker.
+            .timeout_per_read(Some(STALL))
             .max_redirects(0)
             .user_agent(format!("libcloudtrail/{}", env!("CARGO_PKG_VERSION")))
             .build()

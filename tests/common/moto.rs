@@ -118,6 +118,23 @@ impl Moto {
         )
     }
 
+    /// The `aws` block of an init config that sends requests to `endpoint` (a proxy
+    /// in front of this server).
+    pub fn aws_config_via(&self, endpoint: &str) -> String {
+        let dir = self.dir.join(endpoint.replace([':', '/', '.'], "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config"),
+            format!("[profile moto]\nregion = us-east-1\nendpoint_url = {endpoint}\n"),
+        )
+        .unwrap();
+        format!(
+            r#""aws":{{"profile":"moto","config":"{}","credentials":"{}"}}"#,
+            dir.join("config").display(),
+            self.dir.join("credentials").display()
+        )
+    }
+
     pub fn create_bucket(&self, bucket: &str) {
         let r = ureq::put(&format!("{}/{bucket}", self.base)).send_empty();
         assert!(r.is_ok(), "create bucket {bucket}: {r:?}");
