@@ -216,7 +216,8 @@ impl S3 {
     }
 }
 
-fn parse_list(body: &[u8]) -> std::result::Result<Page, String> {
+/// Parses a ListObjectsV2 response body.
+pub fn parse_list(body: &[u8]) -> std::result::Result<Page, String> {
     let mut page = Page::default();
     let mut truncated = false;
     let mut token = None;

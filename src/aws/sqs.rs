@@ -194,7 +194,8 @@ impl Sqs {
     }
 }
 
-fn parse_messages(doc: &Doc) -> Vec<Message> {
+/// The messages of a ReceiveMessage response.
+pub fn parse_messages(doc: &Doc) -> Vec<Message> {
     let v = doc.view();
     let mut out = Vec::new();
     let Some(list) = v.path(&["Messages"]) else {
@@ -225,7 +226,8 @@ fn parse_messages(doc: &Doc) -> Vec<Message> {
     out
 }
 
-fn parse_failures(doc: &Doc) -> Vec<BatchFailure> {
+/// The failed entries of a batch response.
+pub fn parse_failures(doc: &Doc) -> Vec<BatchFailure> {
     let v = doc.view();
     let mut out = Vec::new();
     let Some(list) = v.path(&["Failed"]) else {
