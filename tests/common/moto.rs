@@ -40,13 +40,13 @@ fn moto_server() -> PathBuf {
             .status()
             .is_ok_and(|s| s.success())
             && Command::new(root.join(".venv/bin/pip"))
-                .args(["install", "-q", "moto[server]"])
+                .args(["install", "-q", "moto[server]==5.2.5"])
                 .current_dir(&root)
                 .status()
                 .is_ok_and(|s| s.success());
         assert!(
             ok,
-            "cannot install moto into .venv (python3 -m venv .venv && .venv/bin/pip install 'moto[server]')"
+            "cannot install moto into .venv (python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5')"
         );
     }
     assert!(bin.exists(), "moto_server not found at {}", bin.display());
