@@ -3,6 +3,8 @@
 //! throughput`; compare times within one run (the machine is shared and noisy).
 
 mod common;
+#[path = "../tests/common/moto.rs"]
+mod moto;
 
 use std::io::Read;
 
@@ -161,6 +163,26 @@ fn end_to_end_gz(b: Bencher) {
     let path = corpus().gz_path.to_str().unwrap();
     let ids = abi::field_ids(&RULE_FIELDS);
     counters(b).bench(|| assert_eq!(abi::drain(path, &ids), common::RECORDS as u64));
+}
+
+/// The same .json.gz as an object on the local S3 emulator (moto): what listing,
+/// signed GETs and streaming the download add to reading the local file.
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn end_to_end_s3_gz(b: Bencher) {
+    static UPLOADED: std::sync::Once = std::sync::Once::new();
+    let m = moto::moto();
+    UPLOADED.call_once(|| {
+        m.create_bucket("bench");
+        m.put("bench", "logs/invictus-100k.json.gz", &corpus().gz);
+    });
+    let cfg = format!("{{{}}}", m.aws_config());
+    let ids = abi::field_ids(&RULE_FIELDS);
+    counters(b).bench(|| {
+        assert_eq!(
+            abi::drain_with(&cfg, "s3://bench/logs/", &ids),
+            common::RECORDS as u64
+        )
+    });
 }
 
 /// simd-json alone (no offsets), to see what the index adds.

@@ -50,50 +50,69 @@ fn invictus_records() -> Vec<Vec<u8>> {
 
 pub fn corpus() -> &'static Corpus {
     static C: OnceLock<Corpus> = OnceLock::new();
-    C.get_or_init(|| {
-        let base = invictus_records();
-        let records: Vec<Vec<u8>> = (0..RECORDS).map(|i| base[i % base.len()].clone()).collect();
-        let mut json = Vec::with_capacity(130 << 20);
-        json.extend_from_slice(b"{\"Records\":[");
-        for (i, r) in records.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            json.extend_from_slice(r);
+    C.get_or_init(build)
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")
+}
+
+/// The paths of the benchmark files (built if missing) without keeping them in
+/// memory, for measurements of other processes.
+pub fn files() -> (PathBuf, PathBuf) {
+    let (json, gz) = (
+        data_dir().join("invictus-100k.json"),
+        data_dir().join("invictus-100k.json.gz"),
+    );
+    let fresh = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if !matches!((fresh(&json), fresh(&gz)), (Some(j), Some(g)) if g >= j) {
+        drop(build());
+    }
+    (json, gz)
+}
+
+fn build() -> Corpus {
+    let base = invictus_records();
+    let records: Vec<Vec<u8>> = (0..RECORDS).map(|i| base[i % base.len()].clone()).collect();
+    let mut json = Vec::with_capacity(130 << 20);
+    json.extend_from_slice(b"{\"Records\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
         }
-        json.extend_from_slice(b"]}");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-        std::fs::create_dir_all(&dir).unwrap();
-        let json_path = dir.join("invictus-100k.json");
-        let gz_path = dir.join("invictus-100k.json.gz");
-        if std::fs::metadata(&json_path).map(|m| m.len()).ok() != Some(json.len() as u64) {
-            std::fs::write(&json_path, &json).unwrap();
+        json.extend_from_slice(r);
+    }
+    json.extend_from_slice(b"]}");
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("invictus-100k.json");
+    let gz_path = dir.join("invictus-100k.json.gz");
+    if std::fs::metadata(&json_path).map(|m| m.len()).ok() != Some(json.len() as u64) {
+        std::fs::write(&json_path, &json).unwrap();
+    }
+    let gz = match std::fs::read(&gz_path) {
+        Ok(g)
+            if !g.is_empty()
+                && std::fs::metadata(&gz_path).unwrap().modified().unwrap()
+                    >= std::fs::metadata(&json_path).unwrap().modified().unwrap() =>
+        {
+            g
         }
-        let gz = match std::fs::read(&gz_path) {
-            Ok(g)
-                if !g.is_empty()
-                    && std::fs::metadata(&gz_path).unwrap().modified().unwrap()
-                        >= std::fs::metadata(&json_path).unwrap().modified().unwrap() =>
-            {
-                g
-            }
-            _ => {
-                let mut e =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                e.write_all(&json).unwrap();
-                let g = e.finish().unwrap();
-                std::fs::write(&gz_path, &g).unwrap();
-                g
-            }
-        };
-        Corpus {
-            records,
-            json,
-            gz,
-            json_path,
-            gz_path,
+        _ => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&json).unwrap();
+            let g = e.finish().unwrap();
+            std::fs::write(&gz_path, &g).unwrap();
+            g
         }
-    })
+    };
+    Corpus {
+        records,
+        json,
+        gz,
+        json_path,
+        gz_path,
+    }
 }
 
 /// The eight fields the upstream rules use most (the benchmark set).
@@ -120,7 +139,11 @@ pub mod abi {
 
     impl Plugin {
         pub fn new() -> Plugin {
-            let cfg = CString::new("{}").unwrap();
+            Self::with_config("{}")
+        }
+
+        pub fn with_config(config: &str) -> Plugin {
+            let cfg = CString::new(config).unwrap();
             let input = ss_plugin_init_input {
                 config: cfg.as_ptr(),
                 owner: ptr::null_mut(),
@@ -203,7 +226,12 @@ pub mod abi {
 
     /// Opens `path`, drains it, extracts `ids` from every event; returns the events.
     pub fn drain(path: &str, ids: &[u32]) -> u64 {
-        let p = Plugin::new();
+        drain_with("{}", path, ids)
+    }
+
+    /// [`drain`] with an init config.
+    pub fn drain_with(config: &str, path: &str, ids: &[u32]) -> u64 {
+        let p = Plugin::with_config(config);
         let params = CString::new(path).unwrap();
         let mut rc = 0;
         // SAFETY: live state, valid params.
