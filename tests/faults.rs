@@ -124,7 +124,20 @@ fn s3_errors_name_the_object_when_retries_run_out() {
         "{errs:#?}"
     );
     assert_eq!(p.metric("files_failed"), 1);
+    // Failed requests are reported without their credentials or signatures.
+    for (_, line) in p.log_lines() {
+        assert!(
+            !line.contains("moto-secret-never-logged")
+                && !line.contains("Signature=")
+                && !line.contains("Credential="),
+            "{line}"
+        );
+    }
     let e = drain_payloads(&cfg, "s3://ct-faults-nolist").unwrap_err();
+    assert!(
+        !e.contains("moto-secret-never-logged") && !e.contains("Signature="),
+        "{e}"
+    );
     assert!(
         e.contains("ct-faults-nolist") && e.contains("SlowDown") && e.contains("gave up"),
         "{e}"

@@ -97,7 +97,7 @@ pub fn moto() -> &'static Moto {
         .unwrap();
         std::fs::write(
             dir.join("credentials"),
-            "[moto]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+            "[moto]\naws_access_key_id = testing\naws_secret_access_key = moto-secret-never-logged\n",
         )
         .unwrap();
         Moto {
