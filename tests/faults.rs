@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::faults::{Fault, Proxy};
 use common::moto::moto;
-use common::{Batch, Plugin, corpus_gz, drain_payloads, golden_payloads};
+use common::{Plugin, corpus_gz, drain_payloads, golden_payloads};
 
 const INV: &str = "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
 const FILES: &[&str] = &[
@@ -148,17 +148,13 @@ fn s3_errors_name_the_object_when_retries_run_out() {
 fn sqs_survives_receive_delete_and_download_faults() {
     let m = moto();
     let q = m.create_queue("faults");
-    m.create_bucket("ct-faults-sqs");
-    let mut expected = Vec::new();
-    for i in 0..3 {
-        let key = format!("f{i}.json.gz");
-        m.put("ct-faults-sqs", &key, &corpus_gz(&corpus(i)));
-        m.send(
-            &q,
-            &serde_json::json!({"s3Bucket": "ct-faults-sqs", "s3ObjectKey": [key]}).to_string(),
-        );
-        expected.extend(golden_payloads(&corpus(i)));
-    }
+    let files: Vec<String> = (0..3).map(corpus).collect();
+    m.announce(
+        &q,
+        "ct-faults-sqs",
+        &files.iter().map(|f| corpus_gz(f)).collect::<Vec<_>>(),
+    );
+    let mut expected: Vec<String> = files.iter().flat_map(|f| golden_payloads(f)).collect();
     expected.sort();
     let proxy = Proxy::start(&m.base);
     proxy.inject(
@@ -179,17 +175,9 @@ fn sqs_survives_receive_delete_and_download_faults() {
     let p = Plugin::init(&cfg).unwrap();
     let mut src = p.open("sqs://faults").unwrap();
     let mut got = Vec::new();
-    let end = Instant::now() + Duration::from_secs(60);
-    while got.len() < expected.len() || p.metric("sqs_messages_deleted") < 3 {
-        assert!(Instant::now() < end, "timed out with {} events", got.len());
-        match src.next_batch() {
-            Batch::Events(evs, _) => got.extend(
-                evs.iter()
-                    .map(|e| String::from_utf8(e.payload.clone()).unwrap()),
-            ),
-            Batch::Failure(e) => panic!("{e}"),
-        }
-    }
+    src.collect_until(&mut got, Duration::from_secs(60), |got| {
+        got.len() >= expected.len() && p.metric("sqs_messages_deleted") >= 3
+    });
     drop(src);
     got.sort();
     assert!(got == expected, "events lost or duplicated");

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::moto::{Moto, moto};
-use common::{Batch, Plugin, Source, corpus_gz, golden_payloads};
+use common::{Batch, Plugin, corpus_gz, golden_payloads};
 
 const INV: &str = "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
 
@@ -70,30 +70,6 @@ fn eventbridge(bucket: &str, key: &str) -> String {
                    "object": {"key": key, "size": 1}, "reason": "PutObject"}
     })
     .to_string()
-}
-
-/// Calls next_batch until `done` says so (or the deadline), collecting payloads.
-fn collect_until(
-    src: &mut Source<'_>,
-    out: &mut Vec<String>,
-    deadline: Duration,
-    mut done: impl FnMut(&[String]) -> bool,
-) {
-    let end = Instant::now() + deadline;
-    while !done(out) {
-        assert!(
-            Instant::now() < end,
-            "timed out with {} events collected",
-            out.len()
-        );
-        match src.next_batch() {
-            Batch::Events(evs, _) => out.extend(
-                evs.iter()
-                    .map(|e| String::from_utf8(e.payload.clone()).unwrap()),
-            ),
-            Batch::Failure(e) => panic!("next_batch failed: {e}"),
-        }
-    }
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -175,11 +151,11 @@ fn every_notification_shape_mixed_in_one_queue() {
     let mut src = p.open("sqs://mixed").unwrap();
     let mut got = Vec::new();
     // 13 messages: 11 handled (deleted), 2 left (garbage, missing file).
-    collect_until(&mut src, &mut got, Duration::from_secs(60), |got| {
+    src.collect_until(&mut got, Duration::from_secs(60), |got| {
         got.len() >= expected.len() && p.metric("sqs_messages_deleted") == 11
     });
     // A little longer: nothing else may arrive.
-    collect_until(&mut src, &mut got, Duration::from_secs(5), {
+    src.collect_until(&mut got, Duration::from_secs(5), {
         let t = Instant::now();
         move |_| t.elapsed() > Duration::from_millis(1500)
     });
@@ -206,14 +182,13 @@ fn every_notification_shape_mixed_in_one_queue() {
 fn closing_half_way_makes_undelivered_messages_visible_again() {
     let m = moto();
     let q = m.create_queue("halfway");
-    m.create_bucket("sqs-halfway");
-    let mut expected = BTreeSet::new();
-    for (i, name) in BIG.iter().enumerate() {
-        let key = format!("f{i}.json.gz");
-        m.put("sqs-halfway", &key, &corpus_gz(&corpus(name)));
-        m.send(&q, &cloudtrail_notice("sqs-halfway", &[&key]));
-        expected.extend(golden_payloads(&corpus(name)));
-    }
+    let files: Vec<String> = BIG.iter().map(|n| corpus(n)).collect();
+    m.announce(
+        &q,
+        "sqs-halfway",
+        &files.iter().map(|f| corpus_gz(f)).collect::<Vec<_>>(),
+    );
+    let expected: BTreeSet<String> = files.iter().flat_map(|f| golden_payloads(f)).collect();
     // A visibility timeout far longer than the test: only the release on close can
     // make the second reader see the undelivered messages.
     let cfg = config(m, r#""sqsVisibilitySeconds":600,"s3DownloadConcurrency":1"#);
@@ -221,15 +196,13 @@ fn closing_half_way_makes_undelivered_messages_visible_again() {
     let mut first = Vec::new();
     {
         let mut src = p.open("sqs://halfway").unwrap();
-        collect_until(&mut src, &mut first, Duration::from_secs(30), |g| {
-            !g.is_empty()
-        });
+        src.collect_until(&mut first, Duration::from_secs(30), |g| !g.is_empty());
     }
     assert!(first.len() < expected.len());
     let p2 = Plugin::init(&cfg).unwrap();
     let mut second = Vec::new();
     let mut src = p2.open("sqs://halfway").unwrap();
-    collect_until(&mut src, &mut second, Duration::from_secs(30), |g| {
+    src.collect_until(&mut second, Duration::from_secs(30), |g| {
         let seen: BTreeSet<&String> = first.iter().chain(g).collect();
         expected.iter().all(|e| seen.contains(e))
     });
@@ -247,14 +220,17 @@ fn closing_half_way_makes_undelivered_messages_visible_again() {
 fn a_crashed_reader_loses_nothing() {
     let m = moto();
     let q = m.create_queue("crash");
-    m.create_bucket("sqs-crash");
-    let mut expected = BTreeSet::new();
-    for (i, name) in BIG.iter().enumerate() {
-        let key = format!("f{i}.json.gz");
-        m.put("sqs-crash", &key, &corpus_gz(&corpus(name)));
-        m.send(&q, &cloudtrail_notice("sqs-crash", &[&key]));
-        expected.extend(golden_payloads(&corpus(name)).iter().map(|p| event_id(p)));
-    }
+    let files: Vec<String> = BIG.iter().map(|n| corpus(n)).collect();
+    m.announce(
+        &q,
+        "sqs-crash",
+        &files.iter().map(|f| corpus_gz(f)).collect::<Vec<_>>(),
+    );
+    let expected: BTreeSet<String> = files
+        .iter()
+        .flat_map(|f| golden_payloads(f))
+        .map(|p| event_id(&p))
+        .collect();
     let cfg = config(m, r#""sqsVisibilitySeconds":3,"s3DownloadConcurrency":1"#);
     // The command-line front end prints every field of every event as JSON; the
     // test reads a little and then kills it, while it waits on the full pipe.
@@ -286,7 +262,7 @@ fn a_crashed_reader_loses_nothing() {
     let p = Plugin::init(&cfg).unwrap();
     let mut src = p.open("sqs://crash").unwrap();
     let mut got = Vec::new();
-    collect_until(&mut src, &mut got, Duration::from_secs(60), |g| {
+    src.collect_until(&mut got, Duration::from_secs(60), |g| {
         let ids: BTreeSet<String> = g.iter().map(|p| event_id(p)).collect();
         expected.iter().all(|e| seen.contains(e) || ids.contains(e))
     });
@@ -301,14 +277,16 @@ fn a_crashed_reader_loses_nothing() {
 fn two_readers_share_one_queue() {
     let m = moto();
     let q = m.create_queue("shared");
-    m.create_bucket("sqs-shared");
+    let files: Vec<String> = FILES.iter().chain(BIG).map(|n| corpus(n)).collect();
+    m.announce(
+        &q,
+        "sqs-shared",
+        &files.iter().map(|f| corpus_gz(f)).collect::<Vec<_>>(),
+    );
     let mut owner = BTreeMap::new();
     let mut total = 0;
-    for (i, name) in FILES.iter().chain(BIG).enumerate() {
-        let key = format!("f{i}.json.gz");
-        m.put("sqs-shared", &key, &corpus_gz(&corpus(name)));
-        m.send(&q, &cloudtrail_notice("sqs-shared", &[&key]));
-        for p in golden_payloads(&corpus(name)) {
+    for (i, f) in files.iter().enumerate() {
+        for p in golden_payloads(f) {
             owner.insert(p, i);
             total += 1;
         }

@@ -620,6 +620,31 @@ impl Source<'_> {
         }
     }
 
+    /// Calls next_batch until `done` says so, collecting payloads; panics after
+    /// `deadline` or on a failure.
+    pub fn collect_until(
+        &mut self,
+        out: &mut Vec<String>,
+        deadline: std::time::Duration,
+        mut done: impl FnMut(&[String]) -> bool,
+    ) {
+        let end = std::time::Instant::now() + deadline;
+        while !done(out) {
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out with {} events collected",
+                out.len()
+            );
+            match self.next_batch() {
+                Batch::Events(evs, _) => out.extend(
+                    evs.iter()
+                        .map(|e| String::from_utf8(e.payload.clone()).unwrap()),
+                ),
+                Batch::Failure(e) => panic!("next_batch failed: {e}"),
+            }
+        }
+    }
+
     pub fn progress(&self) -> (u32, String) {
         let mut pct = 77777;
         // SAFETY: live state and instance.

@@ -187,6 +187,18 @@ impl Moto {
         assert!(r.contains("<MessageId>"), "SendMessage: {r}");
     }
 
+    /// Uploads each object to `bucket` as `f<i>.json.gz` and announces it with a
+    /// CloudTrail notification on queue `url`, one message per object.
+    pub fn announce(&self, url: &str, bucket: &str, objects: &[Vec<u8>]) {
+        self.create_bucket(bucket);
+        for (i, body) in objects.iter().enumerate() {
+            let key = format!("f{i}.json.gz");
+            self.put(bucket, &key, body);
+            let notice = serde_json::json!({"s3Bucket": bucket, "s3ObjectKey": [key]});
+            self.send(url, &notice.to_string());
+        }
+    }
+
     /// (visible, in flight) messages of a queue.
     pub fn queue_depth(&self, url: &str) -> (u64, u64) {
         let r = self.call(
