@@ -10,18 +10,10 @@ use common::faults::{Fault, Proxy};
 use common::moto::moto;
 use common::{Plugin, corpus_gz, drain_payloads, golden_payloads};
 
-const INV: &str = "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
-const FILES: &[&str] = &[
-    "1215Z_YMDRJwtmC82bUwAo",
-    "1235Z_YbVFCP9AYzJDhHV9",
-    "1205Z_zs3JGxETHr59VpkX",
-    "1215Z_nBsuPO1qSTEVerMD",
-    "1210Z_6CICdbJQM3beT7n3",
-    "1200Z_iLj9fb7yyUG9X4Bf",
-];
+const FILES: &[&str] = common::BIG_FILES;
 
 fn corpus(i: usize) -> String {
-    format!("{INV}{}.json", FILES[i])
+    common::invictus(FILES[i])
 }
 
 #[test]

@@ -11,33 +11,11 @@ use std::time::{Duration, Instant};
 use common::moto::{Moto, moto};
 use common::{Batch, Plugin, corpus_gz, golden_payloads};
 
-const INV: &str = "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
-
-/// Invictus files (distinct events, every record with an eventID), by name suffix.
-const FILES: &[&str] = &[
-    "1210Z_2ru8PrDKZmsO3yWC",
-    "1225Z_QqgbBkK0L13H8Wbv",
-    "1230Z_soULWstxp7lqsODg",
-    "1225Z_qWyTCPHzELqDMshA",
-    "1235Z_kboLbHJlz2H6cLyo",
-    "1225Z_RL8g7SsRoNFvvVBW",
-    "1230Z_OU6Ha25B4GGhUIMr",
-    "1210Z_bXGZYqBeCCsqWq1U",
-    "1220Z_8sBQhbu5YO94UV8p",
-];
-
-/// Larger files, for runs that must be caught half-way.
-const BIG: &[&str] = &[
-    "1215Z_YMDRJwtmC82bUwAo",
-    "1235Z_YbVFCP9AYzJDhHV9",
-    "1205Z_zs3JGxETHr59VpkX",
-    "1215Z_nBsuPO1qSTEVerMD",
-    "1210Z_6CICdbJQM3beT7n3",
-    "1200Z_iLj9fb7yyUG9X4Bf",
-];
+const FILES: &[&str] = common::SMALL_FILES;
+const BIG: &[&str] = common::BIG_FILES;
 
 fn corpus(name: &str) -> String {
-    format!("{INV}{name}.json")
+    common::invictus(name)
 }
 
 fn config(m: &Moto, extra: &str) -> String {

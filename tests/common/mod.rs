@@ -660,6 +660,37 @@ impl Drop for Source<'_> {
     }
 }
 
+const INVICTUS: &str =
+    "invictus-aws-dataset/CloudTrail/218007301253_CloudTrail_us-east-1_20230710T";
+
+/// Small invictus corpus files (distinct events, every record with an eventID).
+pub const SMALL_FILES: &[&str] = &[
+    "1210Z_2ru8PrDKZmsO3yWC",
+    "1225Z_QqgbBkK0L13H8Wbv",
+    "1230Z_soULWstxp7lqsODg",
+    "1225Z_qWyTCPHzELqDMshA",
+    "1235Z_kboLbHJlz2H6cLyo",
+    "1225Z_RL8g7SsRoNFvvVBW",
+    "1230Z_OU6Ha25B4GGhUIMr",
+    "1210Z_bXGZYqBeCCsqWq1U",
+    "1220Z_8sBQhbu5YO94UV8p",
+];
+
+/// The largest invictus files (150–400 events each), for runs caught half-way.
+pub const BIG_FILES: &[&str] = &[
+    "1215Z_YMDRJwtmC82bUwAo",
+    "1235Z_YbVFCP9AYzJDhHV9",
+    "1205Z_zs3JGxETHr59VpkX",
+    "1215Z_nBsuPO1qSTEVerMD",
+    "1210Z_6CICdbJQM3beT7n3",
+    "1200Z_iLj9fb7yyUG9X4Bf",
+];
+
+/// The corpus path of an invictus file named in [`SMALL_FILES`] or [`BIG_FILES`].
+pub fn invictus(name: &str) -> String {
+    format!("{INVICTUS}{name}.json")
+}
+
 /// The payloads a corpus file must produce, from its golden file.
 pub fn golden_payloads(source: &str) -> Vec<String> {
     use std::io::BufRead;
