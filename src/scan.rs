@@ -339,11 +339,11 @@ impl Scanner {
                     self.check_record_size();
                     return true;
                 }
-                // Resume on the escaping backslash, so the byte path sees the pair.
-                block::Outcome::Consumed(at) => {
+                // Both stop at a block start; if the previous block ended on an
+                // escaping backslash, resume on it so the byte path sees the pair.
+                block::Outcome::Consumed(at) | block::Outcome::Fallback(at) => {
                     self.pos = if st.escape_pending { at - 1 } else { at }
                 }
-                block::Outcome::Fallback(at) => self.pos = at,
             }
             self.check_record_size();
         }
