@@ -482,16 +482,22 @@ impl View for TapeView<'_> {
                 return (id != 0).then_some(id);
             }
         }
-        let mut found = None;
+        // A direct walk (no callback): keys of another length are passed over
+        // without touching their bytes.
+        let n = self.node(obj);
+        if n.tag != Tag::Object {
+            return None;
+        }
         let key = key.as_bytes();
-        self.each_member_slow(obj, &mut |k, v| {
-            if key_eq(k, key) {
-                found = Some(v);
-                return false;
+        let mut k = obj + 1;
+        for _ in 0..n.a {
+            let kn = self.node(k);
+            if kn.b as usize == key.len() && key_eq(self.str_bytes(k), key) {
+                return Some(k + 1);
             }
-            true
-        });
-        found
+            k = self.next_sibling(k + 1);
+        }
+        None
     }
 
     fn text(&self, id: u32) -> Option<Cow<'_, [u8]>> {
