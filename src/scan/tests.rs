@@ -6,6 +6,15 @@ enum Out {
     S(Skip),
 }
 
+fn to_out(buf: &[u8], item: Item) -> Out {
+    match item {
+        Item::Record { start, end } => {
+            Out::R(String::from_utf8_lossy(&buf[start..end]).into_owned())
+        }
+        Item::Skip(s) => Out::S(s),
+    }
+}
+
 /// Feeds `input` in chunks of `chunk` bytes, dropping what the scanner no longer
 /// needs after every step, as the real reader does.
 fn scan_chunked(input: &[u8], chunk: usize, limit: usize) -> (Vec<Out>, Damage) {
@@ -15,12 +24,7 @@ fn scan_chunked(input: &[u8], chunk: usize, limit: usize) -> (Vec<Out>, Damage) 
     for part in input.chunks(chunk.max(1)) {
         buf.extend_from_slice(part);
         while let Some(item) = sc.next(&buf) {
-            out.push(match item {
-                Item::Record { start, end } => {
-                    Out::R(String::from_utf8_lossy(&buf[start..end]).into_owned())
-                }
-                Item::Skip(s) => Out::S(s),
-            });
+            out.push(to_out(&buf, item));
         }
         let keep = sc.keep_from();
         buf.drain(..keep);
@@ -240,12 +244,7 @@ fn every_split_point_agrees_on_fuzzer_input() {
         let mut out = Vec::new();
         for n in [cut, input.len()] {
             while let Some(item) = sc.next(&input[..n]) {
-                out.push(match item {
-                    Item::Record { start, end } => {
-                        Out::R(String::from_utf8_lossy(&input[start..end]).into_owned())
-                    }
-                    Item::Skip(s) => Out::S(s),
-                });
+                out.push(to_out(input, item));
             }
         }
         assert_eq!(out, whole.0, "cut at {cut}");
