@@ -363,19 +363,12 @@ fn compute_spans(payload: &[u8], count: usize) -> Vec<Span> {
             }
             b',' | b':' => i += 1,
             c if is_ws(c) => i += 1,
-            b'"' => {
-                let end = string_end(payload, i + 1).map_or(payload.len(), |q| q + 1);
-                if n < count {
-                    spans[n] = Span {
-                        start: i as u32,
-                        end: end as u32,
-                    };
-                }
-                n += 1;
-                i = end;
-            }
             _ => {
-                let end = value_end(payload, i);
+                let end = if c == b'"' {
+                    string_end(payload, i + 1).map_or(payload.len(), |q| q + 1)
+                } else {
+                    value_end(payload, i)
+                };
                 if n < count {
                     spans[n] = Span {
                         start: i as u32,

@@ -7,6 +7,7 @@
 //! check is needed) and from 8-byte word tricks elsewhere.
 
 /// Bit `i` of each mask is set when byte `i` of the block is that character.
+#[derive(Default)]
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -25,12 +26,7 @@ fn masks_sse2(block: &[u8; 64]) -> Masks {
         _mm_set1_epi8(b'{' as i8),
         _mm_set1_epi8(b'}' as i8),
     );
-    let mut m = Masks {
-        quote: 0,
-        backslash: 0,
-        open: 0,
-        close: 0,
-    };
+    let mut m = Masks::default();
     for (k, lane) in block.chunks_exact(16).enumerate() {
         let lo = u64::from_le_bytes(lane[..8].try_into().expect("8 bytes"));
         let hi = u64::from_le_bytes(lane[8..].try_into().expect("8 bytes"));
@@ -55,12 +51,7 @@ fn masks_swar(block: &[u8; 64]) -> Masks {
         let zero = !(((x & LO7) + LO7) | x | LO7);
         ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
     };
-    let mut m = Masks {
-        quote: 0,
-        backslash: 0,
-        open: 0,
-        close: 0,
-    };
+    let mut m = Masks::default();
     for (k, word) in block.chunks_exact(8).enumerate() {
         let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
         m.quote |= eq(w, b'"') << (8 * k);
