@@ -106,17 +106,37 @@ const ROOT_KEYS: [&str; 30] = [
     "insightDetails",
 ];
 
-/// A perfect hash of the `ROOT_KEYS` (first 8 bytes and length; the multiplier was
-/// searched for so that the 30 keys land in distinct slots of 64).
-const fn root_hash(key: &[u8]) -> usize {
+/// A perfect hash of the `ROOT_KEYS` over a key's first 8 bytes (little-endian, zero
+/// padded) and its length; the multiplier was searched for so that the 30 keys land in
+/// distinct slots of 64.
+const fn root_hash_word(w: u64, len: usize) -> usize {
+    let x = w ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x.wrapping_mul(0xff7b_56b2_66af_415d) >> 58) as usize
+}
+
+/// The first 8 bytes of `key` as [`root_hash_word`] reads them (for the table, at
+/// compile time).
+const fn first_word(key: &[u8]) -> u64 {
     let mut w = 0u64;
     let mut i = 0;
     while i < key.len() && i < 8 {
         w |= (key[i] as u64) << (8 * i);
         i += 1;
     }
-    let x = w ^ (key.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (x.wrapping_mul(0xff7b_56b2_66af_415d) >> 58) as usize
+    w
+}
+
+/// The same word at run time, in one load for keys of 8 bytes or more (most are).
+#[inline]
+fn first_word_fast(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(w) => u64::from_le_bytes(*w),
+        None => {
+            let mut w = [0u8; 8];
+            w[..key.len()].copy_from_slice(key);
+            u64::from_le_bytes(w)
+        }
+    }
 }
 
 /// Hash slot → 1 + position in `ROOT_KEYS` (0 = no key). Built at compile time; a
@@ -125,7 +145,8 @@ const ROOT_TABLE: [u8; 64] = {
     let mut t = [0u8; 64];
     let mut i = 0;
     while i < ROOT_KEYS.len() {
-        let h = root_hash(ROOT_KEYS[i].as_bytes());
+        let key = ROOT_KEYS[i].as_bytes();
+        let h = root_hash_word(first_word(key), key.len());
         assert!(t[h] == 0, "root key hash collision");
         t[h] = i as u8 + 1;
         i += 1;
@@ -136,7 +157,7 @@ const ROOT_TABLE: [u8; 64] = {
 /// Slot of a well-known top-level key: one hash, one comparison.
 #[inline]
 fn root_key_slot(key: &[u8]) -> Option<usize> {
-    let e = ROOT_TABLE[root_hash(key)];
+    let e = ROOT_TABLE[root_hash_word(first_word_fast(key), key.len())];
     if e == 0 {
         return None;
     }
@@ -246,16 +267,16 @@ impl Indexer {
             &mut tape,
         );
         let result = match parsed {
-            Ok(()) => convert(&tape.0, base, &mut out.nodes),
+            Ok(()) => convert(&tape.0, base, &mut out.nodes).map(|()| {
+                out.root = index_root(&tape.0);
+            }),
             Err(_) => Err(TapeError::Rejected),
         };
         self.tape = tape.reset();
         if result.is_err() {
             out.nodes.clear();
-            return result;
         }
-        index_root(out, &buf[start..end]);
-        Ok(())
+        result
     }
 }
 
@@ -321,21 +342,29 @@ fn max_depth(nodes: &[Node]) -> usize {
     deepest
 }
 
-fn index_root(t: &mut TapeIndex, text: &[u8]) {
-    let v = TapeView {
-        index: t,
-        payload: text,
-    };
+/// The node of each well-known top-level member (first occurrence), read off
+/// simd-json's tape, where key text needs no indirection: one hop per member.
+fn index_root(tape: &[SjNode<'_>]) -> [u32; ROOT_KEYS.len()] {
     let mut root = [0u32; ROOT_KEYS.len()];
-    v.each_member_slow(0, &mut |key, id| {
-        if let Some(slot) = root_key_slot(key) {
+    let Some(&SjNode::Object { len, .. }) = tape.first() else {
+        return root;
+    };
+    let mut k = 1;
+    for _ in 0..len {
+        let Some(&SjNode::String(key)) = tape.get(k) else {
+            break;
+        };
+        if let Some(slot) = root_key_slot(key.as_bytes()) {
             if root[slot] == 0 {
-                root[slot] = id;
+                root[slot] = k as u32 + 1;
             }
         }
-        true
-    });
-    t.root = root;
+        k += match tape.get(k + 1) {
+            Some(&SjNode::Object { count, .. } | &SjNode::Array { count, .. }) => 2 + count,
+            _ => 2,
+        };
+    }
+    root
 }
 
 /// Value spans of a strict JSON text, in document order (= tape order).
@@ -420,20 +449,6 @@ impl TapeView<'_> {
         };
         text.get(n.a as usize..(n.a + n.b) as usize)
             .unwrap_or_default()
-    }
-
-    fn each_member_slow(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
-        let n = self.node(obj);
-        if n.tag != Tag::Object {
-            return;
-        }
-        let mut k = obj + 1;
-        for _ in 0..n.a {
-            if !f(self.str_bytes(k), k + 1) {
-                return;
-            }
-            k = self.next_sibling(k + 1);
-        }
     }
 }
 
@@ -523,7 +538,17 @@ impl View for TapeView<'_> {
     }
 
     fn each_member(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
-        self.each_member_slow(obj, f);
+        let n = self.node(obj);
+        if n.tag != Tag::Object {
+            return;
+        }
+        let mut k = obj + 1;
+        for _ in 0..n.a {
+            if !f(self.str_bytes(k), k + 1) {
+                return;
+            }
+            k = self.next_sibling(k + 1);
+        }
     }
 
     fn element(&self, arr: u32, i: usize) -> Option<u32> {
