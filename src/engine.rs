@@ -10,8 +10,7 @@ use crate::aws::s3::S3;
 use crate::aws::sqs::Sqs;
 use crate::config::{Config, OpenParams};
 use crate::error::Result;
-use crate::extract::{ExtractError, Extractor, Request};
-use crate::fields::Out;
+use crate::extract::{ExtractError, Extracted, Extractor, Request};
 use crate::instance::{Instance, Status};
 use crate::interval::Interval;
 use crate::log::Logger;
@@ -163,25 +162,15 @@ impl Engine {
         inst.close();
     }
 
+    /// Extracts `requests` from `event`; see [`crate::extract::Extractor::extract`].
     pub fn extract(
         &mut self,
         evtnum: u64,
         event: &[u8],
         requests: &[Request],
-    ) -> std::result::Result<&Out, ExtractError> {
-        self.extractor.extract(evtnum, event, requests)
-    }
-
-    pub fn extract_each(
-        &mut self,
-        evtnum: u64,
-        event: &[u8],
-        requests: &[Request],
         want_spans: bool,
-        f: &mut dyn FnMut(usize, &Out, std::ops::Range<usize>),
-    ) -> std::result::Result<(), ExtractError> {
-        self.extractor
-            .extract_each(evtnum, event, requests, want_spans, f)
+    ) -> std::result::Result<Extracted<'_>, ExtractError> {
+        self.extractor.extract(evtnum, event, requests, want_spans)
     }
 
     pub fn event_to_string(&mut self, evtnum: u64, event: &[u8]) -> &[u8] {

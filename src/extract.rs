@@ -22,20 +22,35 @@ struct Single {
     evtnum: u64,
     addr: usize,
     len: usize,
+    /// The payload's bounds within the event, NUL padding trimmed.
+    payload: std::ops::Range<usize>,
     index: Index,
 }
 
+/// The record indexes extraction reads: the current batch's, or one built on demand.
 #[derive(Default)]
-pub struct Extractor {
+struct Indexes {
     indexer: Indexer,
     /// The current batch: each event's address and index (taken from its block).
     batch: Vec<(usize, Option<Index>)>,
     /// Position in `batch` of the last event looked up.
     hint: usize,
     single: Option<Single>,
+}
+
+#[derive(Default)]
+pub struct Extractor {
+    indexes: Indexes,
     out: Out,
     bounds: Vec<std::ops::Range<usize>>,
     text: Vec<u8>,
+}
+
+/// What one extraction produced: the values, and which of them answer each request.
+pub struct Extracted<'a> {
+    pub out: &'a Out,
+    /// For each request, its range in `out.values`.
+    pub bounds: &'a [std::ops::Range<usize>],
 }
 
 /// Why an extraction failed (libsinsp then treats the field as "no value").
@@ -60,36 +75,25 @@ impl std::fmt::Display for ExtractError {
     }
 }
 
-impl Extractor {
-    /// Adds an event of the batch being assembled, with its prepared index.
-    pub fn add_event(&mut self, addr: usize, index: Option<Index>) {
-        self.batch.push((addr, index));
-    }
-
-    /// The batch is complete.
-    pub fn end_batch(&mut self) {
-        self.hint = 0;
-    }
-
-    /// Takes the previous batch's indexes back (for reuse), forgetting the batch.
-    pub fn take_batch(&mut self) -> Vec<Index> {
-        self.batch.drain(..).filter_map(|(_, i)| i).collect()
-    }
-
-    /// Drops everything tied to a closed source's buffers.
-    pub fn forget_batch(&mut self) {
-        self.batch.clear();
-        self.single = None;
-    }
-
-    /// The index of `event` (whole event bytes), from the batch or built now.
+impl Indexes {
+    /// The index of `event` (whole event bytes), from the batch or built now, with
+    /// the payload it indexes.
     fn index_for<'a>(
         &'a mut self,
         evtnum: u64,
         event: &'a [u8],
     ) -> Result<(&'a Index, &'a [u8]), ExtractError> {
-        let payload = event::payload(event).ok_or(ExtractError::NotAPluginEvent)?;
         let addr = event.as_ptr() as usize;
+        // The event extracted last (Falco asks for one field per call).
+        let hit = self
+            .single
+            .as_ref()
+            .is_some_and(|s| s.evtnum == evtnum && s.addr == addr && s.len == event.len());
+        if hit {
+            let s = self.single.as_ref().expect("checked above");
+            return Ok((&s.index, &event[s.payload.clone()]));
+        }
+        let payload = event::payload(event).ok_or(ExtractError::NotAPluginEvent)?;
         // Falco extracts events in batch order: try where the last one was first.
         let hint = self.hint;
         let pos = [hint, hint + 1]
@@ -98,115 +102,101 @@ impl Extractor {
             .or_else(|| self.batch.iter().position(|e| e.0 == addr));
         if let Some(i) = pos {
             self.hint = i;
-            if self.batch[i].1.is_some() {
-                let idx = self.batch[i].1.as_ref().expect("checked above");
+            if let Some(idx) = &self.batch[i].1 {
                 return Ok((idx, payload));
             }
         }
-        let hit = self
-            .single
-            .as_ref()
-            .is_some_and(|s| s.evtnum == evtnum && s.addr == addr && s.len == event.len());
-        if !hit {
-            // Upstream trims NUL bytes from both ends before parsing.
-            let trimmed = trim_nul(payload);
-            let spare = match self.single.take() {
-                Some(Single {
-                    index: Index::Tape(t),
-                    ..
-                }) => t,
-                _ => Box::default(),
-            };
-            let index = record::index(&mut self.indexer, trimmed, spare)
-                .map_err(ExtractError::Unparsable)?;
-            self.single = Some(Single {
-                evtnum,
-                addr,
-                len: event.len(),
-                index,
-            });
-        }
-        let s = self.single.as_ref().expect("set above");
-        Ok((&s.index, trim_nul(payload)))
+        // Upstream trims NUL bytes from both ends before parsing.
+        let trimmed = trim_nul(payload);
+        let spare = match self.single.take() {
+            Some(Single {
+                index: Index::Tape(t),
+                ..
+            }) => t,
+            _ => Box::default(),
+        };
+        let index =
+            record::index(&mut self.indexer, trimmed, spare).map_err(ExtractError::Unparsable)?;
+        let start = trimmed.as_ptr() as usize - addr;
+        let s = self.single.insert(Single {
+            evtnum,
+            addr,
+            len: event.len(),
+            payload: start..start + trimmed.len(),
+            index,
+        });
+        Ok((&s.index, trimmed))
+    }
+}
+
+impl Extractor {
+    /// Adds an event of the batch being assembled, with its prepared index.
+    pub fn add_event(&mut self, addr: usize, index: Option<Index>) {
+        self.indexes.batch.push((addr, index));
     }
 
-    /// Extracts `requests` from `event` into `self.out`, recording where each
-    /// request's values start and end.
-    fn run(
-        &mut self,
-        evtnum: u64,
-        event: &[u8],
-        requests: &[Request],
-        want_spans: bool,
-        bounds: &mut Vec<std::ops::Range<usize>>,
-    ) -> Result<(), ExtractError> {
-        let mut out = std::mem::take(&mut self.out);
-        out.clear();
-        out.want_spans = want_spans;
-        bounds.clear();
-        let result = self.index_for(evtnum, event).map(|(index, payload)| {
-            let view = index.view(payload);
-            for r in requests {
-                let before = out.values.len();
-                match &view {
-                    AnyView::Tape(v) => fields::extract(v, r.field, r.index, &mut out),
-                    AnyView::Lazy(v) => fields::extract(v, r.field, r.index, &mut out),
-                }
-                bounds.push(before..out.values.len());
-            }
-        });
-        self.out = out;
-        result
+    /// The batch is complete.
+    pub fn end_batch(&mut self) {
+        self.indexes.hint = 0;
+    }
+
+    /// Takes the previous batch's indexes back (for reuse), forgetting the batch.
+    pub fn take_batch(&mut self) -> Vec<Index> {
+        self.indexes
+            .batch
+            .drain(..)
+            .filter_map(|(_, i)| i)
+            .collect()
+    }
+
+    /// Drops everything tied to a closed source's buffers.
+    pub fn forget_batch(&mut self) {
+        self.indexes.batch.clear();
+        self.indexes.single = None;
     }
 
     /// Extracts `requests` from `event`; the values stay valid until the next call.
+    /// Value spans are computed only when `want_spans` (they cost a walk over the
+    /// record).
     pub fn extract(
         &mut self,
         evtnum: u64,
         event: &[u8],
         requests: &[Request],
-    ) -> Result<&Out, ExtractError> {
-        let mut bounds = std::mem::take(&mut self.bounds);
-        let r = self.run(evtnum, event, requests, true, &mut bounds);
-        self.bounds = bounds;
-        r.map(|()| &self.out)
-    }
-
-    /// Extracts each request, then calls `f` with the request's position, the output
-    /// and the range of `out.values` holding that request's values. Value spans are
-    /// computed only when `want_spans`.
-    pub fn extract_each(
-        &mut self,
-        evtnum: u64,
-        event: &[u8],
-        requests: &[Request],
         want_spans: bool,
-        f: &mut dyn FnMut(usize, &Out, std::ops::Range<usize>),
-    ) -> Result<(), ExtractError> {
-        let mut bounds = std::mem::take(&mut self.bounds);
-        let r = self.run(evtnum, event, requests, want_spans, &mut bounds);
-        if r.is_ok() {
-            for (i, b) in bounds.iter().enumerate() {
-                f(i, &self.out, b.clone());
+    ) -> Result<Extracted<'_>, ExtractError> {
+        let out = &mut self.out;
+        out.clear();
+        out.want_spans = want_spans;
+        self.bounds.clear();
+        let (index, payload) = self.indexes.index_for(evtnum, event)?;
+        let view = index.view(payload);
+        for r in requests {
+            let before = out.values.len();
+            match &view {
+                AnyView::Tape(v) => fields::extract(v, r.field, r.index, out),
+                AnyView::Lazy(v) => fields::extract(v, r.field, r.index, out),
             }
+            self.bounds.push(before..out.values.len());
         }
-        self.bounds = bounds;
-        r
+        Ok(Extracted {
+            out: &self.out,
+            bounds: &self.bounds,
+        })
     }
 
     /// `event_to_string` text for `event` (upstream's wording for unparsable ones).
     pub fn to_string(&mut self, evtnum: u64, event: &[u8]) -> &[u8] {
-        let mut text = std::mem::take(&mut self.text);
+        let text = &mut self.text;
         text.clear();
-        match self.index_for(evtnum, event) {
+        match self.indexes.index_for(evtnum, event) {
             Ok((index, payload)) => match index.view(payload) {
-                AnyView::Tape(v) => fields::event_to_string(&v, &mut text),
-                AnyView::Lazy(v) => fields::event_to_string(&v, &mut text),
+                AnyView::Tape(v) => fields::event_to_string(&v, text),
+                AnyView::Lazy(v) => fields::event_to_string(&v, text),
             },
             // Upstream's text (a Go formatting slip included), then the reason.
             Err(e) => text.extend_from_slice(format!("<invalid JSON: %!s(MISSING)>{e}").as_bytes()),
         }
-        self.text = text;
         &self.text
     }
 }
@@ -262,25 +252,28 @@ mod tests {
             &arena[off..off + event::total_len(&arena[off..]).unwrap()]
         };
         for (i, name) in ["A", "B"].iter().enumerate() {
-            let out = ex.extract(i as u64, ev(i), &[req("ct.name")]).unwrap();
-            assert_eq!(text(out), [*name]);
+            let got = ex
+                .extract(i as u64, ev(i), &[req("ct.name")], false)
+                .unwrap();
+            assert_eq!(text(got.out), [*name]);
         }
         // A copy of the event (another address) is indexed on its own.
         let copy = ev(1).to_vec();
-        let out = ex
-            .extract(9, &copy, &[req("ct.name"), req("ct.eventtype")])
+        let got = ex
+            .extract(9, &copy, &[req("ct.name"), req("ct.eventtype")], false)
             .unwrap();
-        assert_eq!(text(out), ["B", "AwsApiCall"]);
+        assert_eq!(text(got.out), ["B", "AwsApiCall"]);
+        assert_eq!(got.bounds, [0..1, 1..2]);
         // NUL padding around a foreign payload is ignored, as upstream does.
         let mut other = Vec::new();
         event::encode(&mut other, 0, b"\0\0{\"eventName\":\"C\"}\0");
-        let out = ex.extract(10, &other, &[req("ct.name")]).unwrap();
-        assert_eq!(text(out), ["C"]);
+        let got = ex.extract(10, &other, &[req("ct.name")], false).unwrap();
+        assert_eq!(text(got.out), ["C"]);
         // Garbage is an error, not a panic.
         let mut bad = Vec::new();
         event::encode(&mut bad, 0, b"not json");
         assert!(matches!(
-            ex.extract(11, &bad, &[req("ct.name")]),
+            ex.extract(11, &bad, &[req("ct.name")], false),
             Err(ExtractError::Unparsable(Skip::InvalidJson))
         ));
         assert!(
@@ -288,7 +281,7 @@ mod tests {
                 .starts_with(b"<invalid JSON: %!s(MISSING)>")
         );
         assert!(matches!(
-            ex.extract(12, b"short", &[]),
+            ex.extract(12, b"short", &[], false),
             Err(ExtractError::NotAPluginEvent)
         ));
         assert_eq!(ex.take_batch().len(), 2);

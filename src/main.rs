@@ -178,48 +178,57 @@ fn run(args: Args) -> Result<(), String> {
                 if args.json {
                     line.push(b'{');
                 }
-                let r = engine.extract_each(evtnum, event, &requests, false, &mut |k, o, range| {
-                    let (name, _) = &specs[k];
-                    let is_list = range.len() > 1
-                        || (FIELDS[requests[k].field as usize].indexed_list
-                            && requests[k].index.is_none());
-                    if args.json {
-                        if k > 0 {
-                            line.push(b',');
+                match engine.extract(evtnum, event, &requests, false) {
+                    Ok(got) => {
+                        let o = got.out;
+                        for (k, range) in got.bounds.iter().enumerate() {
+                            let (name, _) = &specs[k];
+                            let is_list = range.len() > 1
+                                || (FIELDS[requests[k].field as usize].indexed_list
+                                    && requests[k].index.is_none());
+                            if args.json {
+                                if k > 0 {
+                                    line.push(b',');
+                                }
+                                json_string(&mut line, name.as_bytes());
+                                line.push(b':');
+                            } else {
+                                if k > 0 {
+                                    line.push(b' ');
+                                }
+                                line.extend_from_slice(name.as_bytes());
+                                line.push(b'=');
+                            }
+                            let values = &o.values[range.clone()];
+                            if values.is_empty() {
+                                line.extend_from_slice(if args.json { b"null" } else { b"<NA>" });
+                                continue;
+                            }
+                            if is_list {
+                                line.push(b'[');
+                            }
+                            for (j, v) in values.iter().enumerate() {
+                                if j > 0 {
+                                    line.push(b',');
+                                }
+                                match v.scalar {
+                                    Scalar::U64(n) => {
+                                        line.extend_from_slice(n.to_string().as_bytes())
+                                    }
+                                    Scalar::Str { .. } if args.json => {
+                                        json_string(&mut line, o.text(v))
+                                    }
+                                    Scalar::Str { .. } => line.extend_from_slice(o.text(v)),
+                                }
+                            }
+                            if is_list {
+                                line.push(b']');
+                            }
                         }
-                        json_string(&mut line, name.as_bytes());
-                        line.push(b':');
-                    } else {
-                        if k > 0 {
-                            line.push(b' ');
-                        }
-                        line.extend_from_slice(name.as_bytes());
-                        line.push(b'=');
                     }
-                    let values = &o.values[range];
-                    if values.is_empty() {
-                        line.extend_from_slice(if args.json { b"null" } else { b"<NA>" });
-                        return;
+                    Err(e) => {
+                        line.extend_from_slice(format!("<extraction failed: {e}>").as_bytes())
                     }
-                    if is_list {
-                        line.push(b'[');
-                    }
-                    for (j, v) in values.iter().enumerate() {
-                        if j > 0 {
-                            line.push(b',');
-                        }
-                        match v.scalar {
-                            Scalar::U64(n) => line.extend_from_slice(n.to_string().as_bytes()),
-                            Scalar::Str { .. } if args.json => json_string(&mut line, o.text(v)),
-                            Scalar::Str { .. } => line.extend_from_slice(o.text(v)),
-                        }
-                    }
-                    if is_list {
-                        line.push(b']');
-                    }
-                });
-                if let Err(e) = r {
-                    line.extend_from_slice(format!("<extraction failed: {e}>").as_bytes());
                 }
                 if args.json {
                     line.push(b'}');

@@ -64,8 +64,6 @@ struct State {
     u64s: Vec<u64>,
     starts: Vec<u32>,
     lengths: Vec<u32>,
-    counts: Vec<usize>,
-    spans: Vec<Option<crate::json::Span>>,
     requests: Vec<Request>,
 }
 
@@ -306,8 +304,6 @@ pub unsafe extern "C" fn plugin_init(
         u64s: Vec::new(),
         starts: Vec::new(),
         lengths: Vec::new(),
-        counts: Vec::new(),
-        spans: Vec::new(),
         requests: Vec::new(),
     };
     let code = match &error {
@@ -683,57 +679,42 @@ fn extract_into(
             index,
         });
     }
+    let want_offsets = !offsets.is_null();
+    let got = match engine.extract(evtnum, bytes, &st.requests, want_offsets) {
+        Ok(got) => got,
+        Err(e) => {
+            engine
+                .logger()
+                .debug(&format!("extract_fields on event {evtnum}: {e}"));
+            return ss_plugin_rc_SS_PLUGIN_FAILURE;
+        }
+    };
+    let values = &got.out.values;
     st.str_ptrs.clear();
     st.u64s.clear();
-    st.starts.clear();
-    st.lengths.clear();
-    st.counts.clear();
-    st.spans.clear();
-    let want_offsets = !offsets.is_null();
-    let (str_ptrs, u64s, counts, spans) = (
-        &mut st.str_ptrs,
-        &mut st.u64s,
-        &mut st.counts,
-        &mut st.spans,
-    );
-    let result = engine.extract_each(
-        evtnum,
-        bytes,
-        &st.requests,
-        want_offsets,
-        &mut |_, out, range| {
-            counts.push(range.len());
-            for v in &out.values[range] {
-                match v.scalar {
-                    Scalar::Str { at, .. } => {
-                        str_ptrs.push(out.bytes[at as usize..].as_ptr().cast())
-                    }
-                    Scalar::U64(n) => u64s.push(n),
-                }
-                spans.push(v.span);
-            }
-        },
-    );
-    if let Err(e) = result {
-        engine
-            .logger()
-            .debug(&format!("extract_fields on event {evtnum}: {e}"));
-        return ss_plugin_rc_SS_PLUGIN_FAILURE;
+    for v in values {
+        match v.scalar {
+            Scalar::Str { at, .. } => st
+                .str_ptrs
+                .push(got.out.bytes[at as usize..].as_ptr().cast()),
+            Scalar::U64(n) => st.u64s.push(n),
+        }
     }
     // Offsets: one entry per value for a single field, else one per field.
     if want_offsets {
         let single = fields.len() == 1;
         let n = if single {
-            spans.len().max(1)
+            values.len().max(1)
         } else {
-            fields.len().max(spans.len())
+            fields.len().max(values.len())
         };
+        st.starts.clear();
+        st.lengths.clear();
         st.starts.resize(n, 0);
         st.lengths.resize(n, 0);
-        let mut v = 0;
-        for (i, &count) in st.counts.iter().enumerate() {
-            for j in 0..count {
-                if let Some(span) = st.spans[v + j] {
+        for (i, range) in got.bounds.iter().enumerate() {
+            for (j, v) in values[range.clone()].iter().enumerate() {
+                if let Some(span) = v.span {
                     let slot = if single { j } else { i };
                     if single || j == 0 {
                         st.starts[slot] = span.start + PAYLOAD_OFFSET as u32;
@@ -741,11 +722,11 @@ fn extract_into(
                     }
                 }
             }
-            v += count;
         }
     }
     let (mut si, mut ui) = (0usize, 0usize);
-    for (f, &count) in fields.iter_mut().zip(&st.counts) {
+    for (f, range) in fields.iter_mut().zip(got.bounds) {
+        let count = range.len();
         let is_string = FIELDS[f.field_id as usize].ty == crate::fields::Type::String;
         f.res_len = count as u64;
         if is_string {

@@ -39,9 +39,9 @@ fuzz_target!(|payload: &[u8]| {
         ex.end_batch();
     }
     for (n, r) in requests.iter().enumerate() {
-        let _ = ex.extract(1, &ev, std::slice::from_ref(r));
-        let _ = ex.extract(2 + n as u64, &ev, std::slice::from_ref(r));
+        let _ = ex.extract(1, &ev, std::slice::from_ref(r), true);
+        let _ = ex.extract(2 + n as u64, &ev, std::slice::from_ref(r), true);
     }
-    let _ = ex.extract(100, &ev, &requests);
+    let _ = ex.extract(100, &ev, &requests, true);
     let _ = ex.to_string(101, &ev);
 });
