@@ -97,10 +97,17 @@ impl Splitter {
     /// Cuts off the finished prefix of the window, with its records.
     fn cut(&mut self) -> Records {
         let keep = self.scanner.keep_from();
+        let tail = keep..self.used;
+        // A spare buffer is still initialised to its length: copying over its start
+        // keeps that, so the next reads need not clear room again.
         let mut rest = self.spare.pop().unwrap_or_default();
-        rest.clear();
-        rest.reserve(READ + PADDING + (self.used - keep));
-        rest.extend_from_slice(&self.window[keep..self.used]);
+        if rest.len() >= tail.len() {
+            rest[..tail.len()].copy_from_slice(&self.window[tail]);
+        } else {
+            rest.clear();
+            rest.reserve(READ + PADDING + tail.len());
+            rest.extend_from_slice(&self.window[tail]);
+        }
         self.used -= keep;
         let mut buf = std::mem::replace(&mut self.window, rest);
         buf.truncate(keep);
@@ -133,12 +140,13 @@ mod tests {
             space[..n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
             if let Some(r) = sp.filled(n) {
-                collect(r, out);
+                let buf = collect(r, out);
+                sp.give_back(buf);
             }
         }
     }
 
-    fn collect(r: Records, out: &mut Vec<String>) {
+    fn collect(r: Records, out: &mut Vec<String>) -> Vec<u8> {
         assert!(r.buf.len() >= PADDING);
         for f in r.found {
             if let Found::Record { start, end } = f {
@@ -146,6 +154,7 @@ mod tests {
                 out.push(String::from_utf8(r.buf[start..end].to_vec()).unwrap());
             }
         }
+        r.buf
     }
 
     #[test]
@@ -163,5 +172,30 @@ mod tests {
         }
         assert_eq!(damage, Damage::default());
         assert_eq!(out, recs);
+    }
+
+    /// Buffers come back holding old bytes past their data; a second file read into
+    /// them must not see any of it.
+    #[test]
+    fn reused_buffers_show_no_old_bytes() {
+        let file = |tag: &str, n: usize| {
+            let recs: Vec<String> = (0..n)
+                .map(|i| format!(r#"{{"{tag}":{i},"s":"{}"}}"#, "y".repeat(i * 7 % 900)))
+                .collect();
+            let data = format!("{{\"Records\":[{}]}}", recs.join(","));
+            (recs, data)
+        };
+        let mut sp = Splitter::default();
+        for (recs, data) in [file("a", 3000), file("bb", 50), file("c", 2000)] {
+            let mut out = Vec::new();
+            feed(&mut sp, data.as_bytes(), &mut out);
+            let (last, damage) = sp.finish();
+            if let Some(r) = last {
+                let buf = collect(r, &mut out);
+                sp.give_back(buf);
+            }
+            assert_eq!(damage, Damage::default());
+            assert_eq!(out, recs);
+        }
     }
 }
