@@ -28,18 +28,22 @@ pub enum Kind {
 }
 
 /// Equality for object keys: keys are short, and a `memcmp` call costs more than
-/// comparing them as two words.
+/// comparing them as two overlapping loads of the widest size that fits.
 #[inline]
 pub fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    // Both at least `W` long (checked by the caller): the chunks are never `None`.
+    fn two<const W: usize>(a: &[u8], b: &[u8]) -> bool {
+        a.first_chunk::<W>() == b.first_chunk::<W>() && a.last_chunk::<W>() == b.last_chunk::<W>()
+    }
     if a.len() != b.len() {
         return false;
     }
-    let n = a.len();
-    if !(8..=16).contains(&n) {
-        return a == b;
+    match a.len() {
+        4..8 => two::<4>(a, b),
+        8..16 => two::<8>(a, b),
+        16..=32 => two::<16>(a, b),
+        _ => a == b,
     }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-    word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8)
 }
 
 /// A value's byte range in the record payload (`end` exclusive). Strings include
@@ -147,6 +151,20 @@ pub fn write_string(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_eq_agrees_with_slice_equality() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(super::key_eq(&a, &a.clone()), "len {n}");
+            assert!(!super::key_eq(&a, &a[..n.saturating_sub(1)]) || n == 0);
+            for i in 0..n {
+                let mut b = a.clone();
+                b[i] ^= 0x20;
+                assert!(!super::key_eq(&a, &b), "len {n}, byte {i}");
+            }
+        }
+    }
+
     #[test]
     fn write_string_round_trips() {
         let s = "a\"b\\c\nd\u{1}é/";
