@@ -126,17 +126,19 @@ const fn first_word(key: &[u8]) -> u64 {
     w
 }
 
-/// The same word at run time, in one load for keys of 8 bytes or more (most are).
-#[inline]
+/// The same word at run time, in one or two loads (no `memcpy` call for short keys).
+#[inline(always)]
 fn first_word_fast(key: &[u8]) -> u64 {
-    match key.first_chunk::<8>() {
-        Some(w) => u64::from_le_bytes(*w),
-        None => {
-            let mut w = [0u8; 8];
-            w[..key.len()].copy_from_slice(key);
-            u64::from_le_bytes(w)
-        }
+    let n = key.len();
+    if let Some(w) = key.first_chunk::<8>() {
+        return u64::from_le_bytes(*w);
     }
+    if let (Some(lo), Some(hi)) = (key.first_chunk::<4>(), key.last_chunk::<4>()) {
+        // Bytes `n-4..4` are in both halves, with the same values: OR keeps them.
+        return u64::from(u32::from_le_bytes(*lo))
+            | u64::from(u32::from_le_bytes(*hi)) << (8 * (n - 4));
+    }
+    first_word(key)
 }
 
 /// Hash slot → 1 + position in `ROOT_KEYS` (0 = no key). Built at compile time; a
@@ -154,8 +156,9 @@ const ROOT_TABLE: [u8; 64] = {
     t
 };
 
-/// Slot of a well-known top-level key: one hash, one comparison.
-#[inline]
+/// Slot of a well-known top-level key: one hash, one comparison. Inlined so that
+/// a literal key folds to its slot at compile time.
+#[inline(always)]
 fn root_key_slot(key: &[u8]) -> Option<usize> {
     let e = ROOT_TABLE[root_hash_word(first_word_fast(key), key.len())];
     if e == 0 {
@@ -419,6 +422,24 @@ pub struct TapeView<'a> {
 }
 
 impl TapeView<'_> {
+    /// A direct walk (no callback): keys of another length are passed over without
+    /// touching their bytes.
+    fn walk_members(&self, obj: u32, key: &[u8]) -> Option<u32> {
+        let n = self.node(obj);
+        if n.tag != Tag::Object {
+            return None;
+        }
+        let mut k = obj + 1;
+        for _ in 0..n.a {
+            let kn = self.node(k);
+            if kn.b as usize == key.len() && key_eq(self.str_bytes(k), key) {
+                return Some(k + 1);
+            }
+            k = self.next_sibling(k + 1);
+        }
+        None
+    }
+
     fn node(&self, id: u32) -> Node {
         self.index
             .nodes
@@ -483,6 +504,9 @@ impl View for TapeView<'_> {
         spans.get(id as usize).copied().unwrap_or_default()
     }
 
+    // Inlined: most field rules name a top-level key literally, which then costs one
+    // table read.
+    #[inline]
     fn member(&self, obj: u32, key: &str) -> Option<u32> {
         if obj == 0 {
             if let Some(slot) = root_key_slot(key.as_bytes()) {
@@ -490,22 +514,7 @@ impl View for TapeView<'_> {
                 return (id != 0).then_some(id);
             }
         }
-        // A direct walk (no callback): keys of another length are passed over
-        // without touching their bytes.
-        let n = self.node(obj);
-        if n.tag != Tag::Object {
-            return None;
-        }
-        let key = key.as_bytes();
-        let mut k = obj + 1;
-        for _ in 0..n.a {
-            let kn = self.node(k);
-            if kn.b as usize == key.len() && key_eq(self.str_bytes(k), key) {
-                return Some(k + 1);
-            }
-            k = self.next_sibling(k + 1);
-        }
-        None
+        self.walk_members(obj, key.as_bytes())
     }
 
     fn text(&self, id: u32) -> Option<Cow<'_, [u8]>> {
