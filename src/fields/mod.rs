@@ -184,7 +184,7 @@ pub(crate) fn s3_bytes<V: View>(v: &V) -> Option<u64> {
     Some(i.map_or(0, |x| x.0).wrapping_add(o.map_or(0, |x| x.0)))
 }
 
-pub(crate) fn s3_uri_into<V: View>(v: &V, out: &mut Vec<u8>) -> bool {
+fn s3_uri_into<V: View>(v: &V, out: &mut Vec<u8>) -> bool {
     let bucket = v
         .path(&["requestParameters", "bucketName"])
         .and_then(|b| v.text(b));
