@@ -141,10 +141,9 @@ fn read_files(
             }
         };
         let meta_len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        while let Ok(buf) = back.try_recv() {
-            splitter.give_back(buf);
-        }
-        let (totals, alive) = stream_file(f, max_decompressed, &mut splitter, &mut send);
+        let mut spare = || back.try_recv().ok();
+        let (totals, alive) =
+            stream_file(f, max_decompressed, &mut splitter, &mut send, &mut spare);
         if !alive {
             return;
         }

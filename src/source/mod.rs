@@ -88,10 +88,12 @@ pub fn stream_file<R: std::io::Read>(
     max_decompressed: u64,
     splitter: &mut split::Splitter,
     send: &mut dyn FnMut(Chunk) -> bool,
+    spare: &mut dyn FnMut() -> Option<Vec<u8>>,
 ) -> (decode::Totals, bool) {
     struct Adapter<'a> {
         splitter: &'a mut split::Splitter,
         send: &'a mut dyn FnMut(Chunk) -> bool,
+        spare: &'a mut dyn FnMut() -> Option<Vec<u8>>,
         alive: bool,
     }
     impl decode::Sink for Adapter<'_> {
@@ -101,6 +103,11 @@ pub fn stream_file<R: std::io::Read>(
         fn filled(&mut self, n: usize) -> bool {
             if let Some(r) = self.splitter.filled(n) {
                 self.alive = (self.send)(Chunk::Records(r));
+                // Buffers the consumer is done with come back during a file too: a
+                // large file then reuses a few buffers instead of allocating each.
+                while let Some(b) = (self.spare)() {
+                    self.splitter.give_back(b);
+                }
             }
             self.alive
         }
@@ -109,6 +116,7 @@ pub fn stream_file<R: std::io::Read>(
     let mut a = Adapter {
         splitter,
         send,
+        spare,
         alive: true,
     };
     let (totals, result) = decode::pump(input, max_decompressed, &mut a);

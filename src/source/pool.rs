@@ -260,9 +260,6 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
                 g = sh.wait(g, Duration::from_millis(100));
             }
         };
-        for buf in std::mem::take(&mut sh.lock().spare) {
-            splitter.give_back(buf);
-        }
         let name = format!("s3://{}/{}", job.bucket, job.key);
         let gave_up = Arc::new(AtomicBool::new(false));
         let mut push = |c: Chunk| -> bool {
@@ -301,7 +298,10 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
             gave_up.clone(),
         ) {
             Ok(reader) => {
-                let (totals, alive) = stream_file(reader, max, &mut splitter, &mut push);
+                let (totals, alive) =
+                    stream_file(reader, max, &mut splitter, &mut push, &mut || {
+                        sh.lock().spare.pop()
+                    });
                 Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
                 alive
             }

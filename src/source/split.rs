@@ -11,11 +11,15 @@ use crate::scan::{Damage, Item, Scanner};
 /// Spare bytes at the end of every sent buffer (simd-json's input padding).
 pub const PADDING: usize = simd_json::INPUT_PADDING;
 
-/// Bytes decompressed per read.
-const READ: usize = 256 * 1024;
+/// Room a read gets at least.
+const READ: usize = 64 * 1024;
 
 /// Send the window once it holds this many finished bytes.
 const SEND_AT: usize = 256 * 1024;
+
+/// A new window's size: twice `SEND_AT`, so that after a cut the records carried
+/// over and the next reads fit without growing (growing copies the whole buffer).
+const WINDOW: usize = 2 * SEND_AT;
 
 /// What the scanner found, relative to the buffer it is sent with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +67,7 @@ impl Splitter {
     }
 
     pub fn give_back(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < 8 && buf.capacity() >= READ {
+        if self.spare.len() < 8 && buf.capacity() >= WINDOW {
             self.spare.push(buf);
         }
     }
@@ -71,12 +75,16 @@ impl Splitter {
     /// Room for the next read (at least `READ` bytes), to fill from its start.
     pub fn space(&mut self) -> &mut [u8] {
         if self.window.capacity() == 0 {
-            self.window = self.spare.pop().unwrap_or_default();
+            self.window = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(WINDOW + PADDING));
         }
         if self.window.len() < self.used + READ {
-            self.window
-                .reserve(self.used + READ + PADDING - self.window.len());
-            self.window.resize(self.used + READ, 0);
+            // Use the whole allocation; grow it only for records that do not fit.
+            let want = (self.used + READ).max(self.window.capacity().saturating_sub(PADDING));
+            self.window.reserve(want + PADDING - self.window.len());
+            self.window.resize(want, 0);
         }
         &mut self.window[self.used..]
     }
@@ -100,12 +108,14 @@ impl Splitter {
         let tail = keep..self.used;
         // A spare buffer is still initialised to its length: copying over its start
         // keeps that, so the next reads need not clear room again.
-        let mut rest = self.spare.pop().unwrap_or_default();
+        let mut rest = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WINDOW + PADDING));
         if rest.len() >= tail.len() {
             rest[..tail.len()].copy_from_slice(&self.window[tail]);
         } else {
             rest.clear();
-            rest.reserve(READ + PADDING + tail.len());
             rest.extend_from_slice(&self.window[tail]);
         }
         self.used -= keep;
