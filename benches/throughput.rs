@@ -26,7 +26,7 @@ fn counters<'a, 'b>(b: Bencher<'a, 'b>) -> Bencher<'a, 'b> {
 }
 
 /// The floor: decompressing the .gz with flate2 (zlib-rs backend, what the plugin uses).
-#[divan::bench(sample_count = 5, sample_size = 1)]
+#[divan::bench(sample_count = 15, sample_size = 1)]
 fn gunzip_flate2_zlib_rs(b: Bencher) {
     let gz = &corpus().gz;
     counters(b).bench(|| {
@@ -144,7 +144,7 @@ fn extract_fields(b: Bencher, names: &[&str]) {
 }
 
 /// open → every batch → the eight rule fields per event, from the plain file.
-#[divan::bench(sample_count = 5, sample_size = 1)]
+#[divan::bench(sample_count = 15, sample_size = 1)]
 fn end_to_end_json(b: Bencher) {
     let path = corpus().json_path.to_str().unwrap();
     let ids = abi::field_ids(&RULE_FIELDS);
@@ -152,7 +152,7 @@ fn end_to_end_json(b: Bencher) {
 }
 
 /// open → every batch → the eight rule fields per event, from the .json.gz.
-#[divan::bench(sample_count = 5, sample_size = 1)]
+#[divan::bench(sample_count = 15, sample_size = 1)]
 fn end_to_end_gz(b: Bencher) {
     let path = corpus().gz_path.to_str().unwrap();
     let ids = abi::field_ids(&RULE_FIELDS);
