@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::{UserLookup, flag, g, s3_bytes, text_or_empty, user};
+use super::{UserLookup, flag, g, s3_bytes, s3_request, s3_uri_into, text_or_empty, user};
 use crate::json::{Kind, View};
 
 /// Appends the `ct.info` text of the record to `out`.
@@ -59,20 +59,17 @@ pub fn info_into<V: View>(v: &V, out: &mut Vec<u8>) {
         out.extend_from_slice(format!(" Size={n}").as_bytes());
     }
     // One lookup of each request key serves both the URI and the fallbacks.
-    let request = v.member(root, "requestParameters");
-    let param = |key: &str| request.and_then(|r| v.member(r, key));
-    let (bucket, key) = (param("bucketName"), param("key"));
-    if let (Some(b), Some(k)) = (bucket.and_then(|b| v.text(b)), key.and_then(|k| v.text(k))) {
-        out.extend_from_slice(b" URI=s3://");
-        out.extend_from_slice(&b);
-        out.push(b'/');
-        out.extend_from_slice(&k);
+    let (bucket, key) = s3_request(v);
+    let at = out.len();
+    out.extend_from_slice(b" URI=");
+    if s3_uri_into(v, (bucket, key), out) {
         return;
     }
+    out.truncate(at);
     let found = bucket
         .map(|id| (&b" Bucket="[..], id))
         .or_else(|| key.map(|id| (&b" Key="[..], id)))
-        .or_else(|| param("Host").map(|id| (&b" Host="[..], id)));
+        .or_else(|| g(v, &["requestParameters", "Host"]).map(|(_, id)| (&b" Host="[..], id)));
     if let Some((label, id)) = found {
         out.extend_from_slice(label);
         out.extend_from_slice(&text_or_empty(v, id));

@@ -184,14 +184,21 @@ pub(crate) fn s3_bytes<V: View>(v: &V) -> Option<u64> {
     Some(i.map_or(0, |x| x.0).wrapping_add(o.map_or(0, |x| x.0)))
 }
 
-fn s3_uri_into<V: View>(v: &V, out: &mut Vec<u8>) -> bool {
-    let bucket = v
-        .path(&["requestParameters", "bucketName"])
-        .and_then(|b| v.text(b));
-    let key = v
-        .path(&["requestParameters", "key"])
-        .and_then(|k| v.text(k));
-    match (bucket, key) {
+/// The request's `bucketName` and `key` members (`ct.s3.uri`, `ct.info`).
+pub(crate) fn s3_request<V: View>(v: &V) -> (Option<V::Id>, Option<V::Id>) {
+    let request = v.member(v.root(), "requestParameters");
+    let param = |key: &str| request.and_then(|r| v.member(r, key));
+    (param("bucketName"), param("key"))
+}
+
+/// Appends `s3://<bucket>/<key>` when both are strings; false (nothing written)
+/// otherwise.
+pub(crate) fn s3_uri_into<V: View>(
+    v: &V,
+    (bucket, key): (Option<V::Id>, Option<V::Id>),
+    out: &mut Vec<u8>,
+) -> bool {
+    match (bucket.and_then(|b| v.text(b)), key.and_then(|k| v.text(k))) {
         (Some(b), Some(k)) => {
             out.extend_from_slice(b"s3://");
             out.extend_from_slice(&b);
@@ -437,7 +444,7 @@ pub fn extract<V: View>(v: &V, field: Field, index: Option<u64>, out: &mut Out) 
         }
         F::S3Uri => {
             let at = out.bytes.len();
-            if s3_uri_into(v, &mut out.bytes) {
+            if s3_uri_into(v, s3_request(v), &mut out.bytes) {
                 out.finish_str(at, None);
             }
         }
