@@ -72,13 +72,17 @@ impl Splitter {
         }
     }
 
+    /// A spare buffer, or a new one of `WINDOW` bytes.
+    fn fresh_window(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WINDOW + PADDING))
+    }
+
     /// Room for the next read (at least `READ` bytes), to fill from its start.
     pub fn space(&mut self) -> &mut [u8] {
         if self.window.capacity() == 0 {
-            self.window = self
-                .spare
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(WINDOW + PADDING));
+            self.window = self.fresh_window();
         }
         if self.window.len() < self.used + READ {
             // Use the whole allocation; grow it only for records that do not fit.
@@ -108,10 +112,7 @@ impl Splitter {
         let tail = keep..self.used;
         // A spare buffer is still initialised to its length: copying over its start
         // keeps that, so the next reads need not clear room again.
-        let mut rest = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(WINDOW + PADDING));
+        let mut rest = self.fresh_window();
         if rest.len() >= tail.len() {
             rest[..tail.len()].copy_from_slice(&self.window[tail]);
         } else {
