@@ -1,7 +1,8 @@
 """Seeds the fuzz corpora (fuzz/corpus/<target>/) from the shared test data.
 
 scanner, gzip: whole log files (plain and gzipped, up to 256 KiB); record: single
-records; notification: the SQS/SNS/S3/EventBridge envelopes; settings and s3_xml:
+records; notification: the SQS/SNS/S3/EventBridge envelopes, and records wrapped as
+EventBridge CloudTrail events (raw, in SNS, in a Lambda-style envelope); settings and s3_xml:
 a few hand-written inputs. Idempotent: existing corpus entries are kept.
 """
 import gzip, hashlib, json, os, sys
@@ -36,7 +37,16 @@ for root, _, files in os.walk(src):
             continue
         recs = doc.get("Records", []) if isinstance(doc, dict) else doc if isinstance(doc, list) else []
         for r in recs[:5]:
-            put("record", json.dumps(r, separators=(",", ":")).encode())
+            rec = json.dumps(r, separators=(",", ":"))
+            put("record", rec.encode())
+            # The record as an EventBridge CloudTrail event, raw and inside SNS.
+            if isinstance(r, dict) and len(rec) < 64 << 10:
+                ev = ('{"version":"0","id":"1","detail-type":"AWS API Call via CloudTrail",'
+                      '"source":"aws.iam","account":"1","time":"t","region":"r","resources":[],'
+                      '"detail":' + rec + '}')
+                put("notification", ev.encode())
+                put("notification", json.dumps({"Type": "Notification", "Message": ev}).encode())
+                put("notification", json.dumps({"Records": [{"body": ev}]}).encode())
 
 for s in [b"", b"{}", b'{"s3DownloadConcurrency":4,"sqsDelete":false,"aws":{"region":"eu-west-1"}}',
           b'{"s3Interval":"5d-2d","s3AccountList":"111122223333, 444455556666"}',

@@ -40,6 +40,10 @@ pub struct Config {
     /// How long a received SQS message stays hidden from other readers; extended
     /// while its files are read, so a crash redelivers it after at most this long.
     pub sqs_visibility_seconds: i64,
+    /// SQS ReceiveMessage long polls kept in flight at once.
+    pub sqs_receive_concurrency: i64,
+    /// Recent event identities remembered to drop duplicates (`sqs://`; 0: off).
+    pub sqs_dedup_events: i64,
 }
 
 impl Default for Config {
@@ -57,6 +61,8 @@ impl Default for Config {
             s3_max_buffered_bytes: 128 << 20,
             sqs_wait_seconds: 5,
             sqs_visibility_seconds: 120,
+            sqs_receive_concurrency: 4,
+            sqs_dedup_events: 100_000,
         }
     }
 }
@@ -132,6 +138,22 @@ pub const SCHEMA: &str = r#"{
       "minimum": 2,
       "maximum": 43200,
       "default": 120
+    },
+    "sqsReceiveConcurrency": {
+      "type": "integer",
+      "title": "SQS receive concurrency",
+      "description": "SQS ReceiveMessage long polls in flight at once (1-64), so that a queue of one-event EventBridge messages is drained fast.",
+      "minimum": 1,
+      "maximum": 64,
+      "default": 4
+    },
+    "sqsDedupEvents": {
+      "type": "integer",
+      "title": "SQS duplicate window",
+      "description": "sqs:// only: the number of recent events (eventID with recipientAccountId) remembered to drop duplicates, e.g. the same event from EventBridge and from a log file, or redelivered by SQS. 0 turns it off. About 40 bytes each.",
+      "minimum": 0,
+      "maximum": 10000000,
+      "default": 100000
     },
     "maxDecompressedBytes": {
       "type": "integer",
@@ -283,6 +305,10 @@ impl Config {
             self.sqs_wait_seconds = get_int(v, id, "sqsWaitSeconds")?;
         } else if is("sqsVisibilitySeconds") {
             self.sqs_visibility_seconds = get_int(v, id, "sqsVisibilitySeconds")?;
+        } else if is("sqsReceiveConcurrency") {
+            self.sqs_receive_concurrency = get_int(v, id, "sqsReceiveConcurrency")?;
+        } else if is("sqsDedupEvents") {
+            self.sqs_dedup_events = get_int(v, id, "sqsDedupEvents")?;
         } else if is("maxDecompressedBytes") {
             let n = get_int(v, id, "maxDecompressedBytes")?;
             if n < 1 {
@@ -365,6 +391,8 @@ impl Config {
                 2,
                 43200,
             )?;
+            in_range("sqsReceiveConcurrency", self.sqs_receive_concurrency, 1, 64)?;
+            in_range("sqsDedupEvents", self.sqs_dedup_events, 0, 10_000_000)?;
         }
         Ok(())
     }
@@ -509,6 +537,20 @@ mod tests {
         assert!(e.message().contains("'sqsWaitSeconds'"), "{e}");
         let (c, _) = Config::parse(r#"{"sqsVisibilitySeconds":1}"#).unwrap();
         assert!(c.check_remote(true).is_err());
+        for bad in [
+            r#"{"sqsReceiveConcurrency":0}"#,
+            r#"{"sqsReceiveConcurrency":65}"#,
+            r#"{"sqsDedupEvents":-1}"#,
+            r#"{"sqsDedupEvents":10000001}"#,
+        ] {
+            let (c, _) = Config::parse(bad).unwrap();
+            assert!(c.check_remote(false).is_ok(), "{bad}");
+            let e = c.check_remote(true).unwrap_err();
+            let prop = bad.split('"').nth(1).unwrap();
+            assert!(e.message().contains(prop), "{bad}: {e}");
+        }
+        let (c, _) = Config::parse(r#"{"sqsDedupEvents":0,"sqsReceiveConcurrency":64}"#).unwrap();
+        assert!(c.check_remote(true).is_ok());
         assert!(Config::default().check_remote(true).is_ok());
     }
 
@@ -529,6 +571,8 @@ mod tests {
             "s3MaxBufferedBytes",
             "sqsWaitSeconds",
             "sqsVisibilitySeconds",
+            "sqsReceiveConcurrency",
+            "sqsDedupEvents",
         ] {
             assert!(props.contains_key(p), "{p}");
         }

@@ -69,7 +69,7 @@ impl Engine {
                     self.config.max_decompressed_bytes,
                     self.metrics.clone(),
                 )?;
-                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
+                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }
             OpenParams::S3 { bucket, prefix } => {
                 let c = &self.config;
@@ -94,7 +94,7 @@ impl Engine {
                     self.metrics.clone(),
                     stop,
                 )?;
-                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
+                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }
             OpenParams::Sqs { queue } => {
                 let c = &self.config;
@@ -113,6 +113,7 @@ impl Engine {
                     delete: c.sqs_delete,
                     wait_seconds: c.sqs_wait_seconds as u32,
                     visibility_seconds: c.sqs_visibility_seconds as u32,
+                    receivers: c.sqs_receive_concurrency as usize,
                 };
                 let feed = SqsFeed::start(
                     Arc::new(S3::new(aws)),
@@ -123,7 +124,13 @@ impl Engine {
                     self.metrics.clone(),
                     stop,
                 )?;
-                Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone())
+                let dedup = c.sqs_dedup_events as usize;
+                Instance::start(
+                    Box::new(feed),
+                    self.log.clone(),
+                    self.metrics.clone(),
+                    dedup,
+                )
             }
         }
     }

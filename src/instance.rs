@@ -59,12 +59,25 @@ pub struct Instance {
     finished: Vec<u64>,
     done: bool,
     failed: Option<String>,
+    metrics: Arc<Metrics>,
+    /// The current batch was discarded (it did not reach Falco).
+    discarded: bool,
+    /// Event timestamps of the current batch: the oldest and the last.
+    batch_ts: Option<(u64, u64)>,
 }
 
 impl Instance {
-    /// Starts the preparation thread over `feed`.
-    pub fn start(mut feed: Box<dyn Feed>, log: Logger, metrics: Arc<Metrics>) -> Result<Instance> {
+    /// Starts the preparation thread over `feed`. `dedup`: how many recent event
+    /// identities to remember for duplicate removal (0: off).
+    pub fn start(
+        mut feed: Box<dyn Feed>,
+        log: Logger,
+        metrics: Arc<Metrics>,
+        dedup: usize,
+    ) -> Result<Instance> {
         let control = feed.control();
+        metrics.reset_lag();
+        let prep_metrics = metrics.clone();
         let (tx, rx) = sync_channel(AHEAD);
         let (recycle_tx, recycle_rx) = sync_channel(AHEAD * 2);
         let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +85,7 @@ impl Instance {
         let thread = std::thread::Builder::new()
             .name("cloudtrail-prep".into())
             .spawn(move || {
-                let prep = Preparer::new(log, metrics);
+                let prep = Preparer::new(log, prep_metrics).with_dedup(dedup);
                 prepare::run(prep, feed.as_mut(), &stop2, &tx, &recycle_rx);
                 feed.close();
             })
@@ -91,6 +104,9 @@ impl Instance {
             finished: Vec::new(),
             done: false,
             failed: None,
+            metrics,
+            discarded: false,
+            batch_ts: None,
         })
     }
 
@@ -134,6 +150,7 @@ impl Instance {
 
     /// The previous batch reached Falco: report finished files, release memory.
     fn settle_previous(&mut self, ex: &mut Extractor) {
+        self.discarded = false;
         for f in self.finished.drain(..) {
             self.control.delivered(f);
         }
@@ -196,6 +213,11 @@ impl Instance {
             }
         }
         ex.end_batch();
+        if let Some((oldest, last)) = self.batch_ts.take() {
+            let now = crate::time::now_ns();
+            let ms = |ts: u64| now.saturating_sub(ts) / 1_000_000;
+            self.metrics.lag(ms(last), ms(oldest));
+        }
         Ok(match (self.batch.len(), self.done) {
             (0, true) => Status::Eof,
             (0, false) => Status::Timeout,
@@ -229,6 +251,11 @@ impl Instance {
                 break;
             };
             let index = block.indexes.get_mut(self.cursor).and_then(Option::take);
+            let ts = crate::event::timestamp(&block.arena[off..]).unwrap_or(0);
+            self.batch_ts = Some(match self.batch_ts {
+                Some((oldest, _)) => (oldest.min(ts), ts),
+                None => (ts, ts),
+            });
             let addr = block.arena[off..].as_ptr() as usize;
             ex.add_event(addr, index);
             self.batch.push((slot, off));
@@ -242,11 +269,46 @@ impl Instance {
     /// files as delivered.
     pub fn discard_batch(&mut self) {
         self.finished.clear();
+        self.discarded = true;
+    }
+
+    /// On close, after a delivered batch: files whose end follows the last event
+    /// handed out, with no other event in between, went out whole even though their
+    /// end mark was not reached (the batch was full, or the mark sits in a block
+    /// still waiting in the channel). Counting them spares their SQS messages a
+    /// redelivery.
+    fn finish_trailing(&mut self) {
+        loop {
+            if let Some(block) = self.live.last() {
+                while let Some(&(pos, mark)) = block.marks.get(self.mark_cursor) {
+                    if pos > self.cursor {
+                        return;
+                    }
+                    if let Mark::Finished(f) = mark {
+                        self.finished.push(f);
+                    }
+                    self.mark_cursor += 1;
+                }
+                if self.cursor < block.offsets.len() {
+                    return;
+                }
+            }
+            // Exhausted: look at the next prepared block, without waiting.
+            let Some(Ok(Prepared::Block(b))) = self.rx.as_ref().map(Receiver::try_recv) else {
+                return;
+            };
+            self.live.push(b);
+            self.cursor = 0;
+            self.mark_cursor = 0;
+        }
     }
 
     /// Stops the source's threads (within a bounded time). Closing delivers the last
     /// batch. Idempotent.
     pub fn close(&mut self) {
+        if !self.discarded {
+            self.finish_trailing();
+        }
         for f in self.finished.drain(..) {
             self.control.delivered(f);
         }

@@ -13,13 +13,15 @@ use cloudtrail::log::{Level, Logger};
 use cloudtrail::metrics::NAMES;
 
 const USAGE: &str = "usage:
-  cloudtrail <path | s3://bucket[/prefix] | sqs://queue> [--fields f1,f2,...] [--init JSON] [--json] [--limit N] [--quiet]
+  cloudtrail <path | s3://bucket[/prefix] | sqs://queue> [--fields f1,f2,...] [--init JSON] [--json] [--limit N] [--idle-exit SECONDS] [--quiet]
   cloudtrail --list-fields
 
 Prints one line per event: event_to_string's text (Falco's %evt.plugininfo), or the
 chosen fields as name=value (or a JSON object with --json; --json alone prints all
 fields). Field names may carry an index, e.g. ec2.imageids[0]. --init takes the
-plugin's init_config as JSON. Logs and a summary go to stderr.";
+plugin's init_config as JSON. --idle-exit ends the run once no event arrived for
+that long (an sqs:// source never ends by itself). Logs and a closing summary
+(counters, delivery lag) go to stderr.";
 
 struct Args {
     source: String,
@@ -27,6 +29,7 @@ struct Args {
     init: String,
     json: bool,
     limit: Option<u64>,
+    idle_exit: Option<std::time::Duration>,
     quiet: bool,
 }
 
@@ -38,6 +41,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         init: String::new(),
         json: false,
         limit: None,
+        idle_exit: None,
         quiet: false,
     };
     while let Some(a) = it.next() {
@@ -64,6 +68,15 @@ fn parse_args() -> Result<Option<Args>, String> {
                     v.parse()
                         .map_err(|_| format!("--limit: not a number: {v}"))?,
                 );
+            }
+            "--idle-exit" => {
+                let v = it.next().ok_or("--idle-exit needs a value")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| format!("--idle-exit: not a number of seconds: {v}"))?;
+                args.idle_exit = Some(std::time::Duration::from_secs_f64(secs));
             }
             s if s.starts_with('-') && !args.source.is_empty() => {
                 return Err(format!("unknown option {s}\n\n{USAGE}"));
@@ -155,13 +168,20 @@ fn run(args: Args) -> Result<(), String> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = Vec::new();
     let mut evtnum = 0u64;
+    let mut last_event = std::time::Instant::now();
     'outer: loop {
         let status = engine.next_batch(&mut inst).map_err(|e| e.to_string())?;
         let n = match status {
             Status::Events(n) => n,
-            Status::Timeout => continue,
+            Status::Timeout => {
+                if args.idle_exit.is_some_and(|d| last_event.elapsed() >= d) {
+                    break;
+                }
+                continue;
+            }
             Status::Eof => break,
         };
+        last_event = std::time::Instant::now();
         for i in 0..n {
             if args.limit.is_some_and(|l| evtnum >= l) {
                 // Events of this batch were not printed: an SQS source must not
@@ -258,6 +278,14 @@ fn run(args: Args) -> Result<(), String> {
         .collect();
     if !args.quiet {
         eprintln!("cloudtrail: done: {}", summary.join(" "));
+        let lag = |name: &str| NAMES.iter().position(|n| *n == name).map_or(0, |i| m[i]);
+        if m[0] > 0 {
+            eprintln!(
+                "cloudtrail: delivery lag (eventTime to hand-over): last {} ms, max {} ms",
+                lag("delivery_lag_ms_last"),
+                lag("delivery_lag_ms_max")
+            );
+        }
     }
     Ok(())
 }

@@ -20,11 +20,17 @@ pub struct Metrics {
     pub sqs_messages_deleted: AtomicU64,
     pub sqs_messages_ignored: AtomicU64,
     pub sqs_messages_poisoned: AtomicU64,
+    /// CloudTrail records received inside SQS messages (EventBridge events).
+    pub sqs_eventbridge_events: AtomicU64,
+    /// Time from the last delivered event's `eventTime` to its hand-over to Falco.
+    pub delivery_lag_ms_last: AtomicU64,
+    /// The largest such lag since the source was opened.
+    pub delivery_lag_ms_max: AtomicU64,
 }
 
 /// Names are `snake_case` ASCII: Prometheus shows them as
 /// `falcosecurity_plugins_cloudtrail_<name>_total`.
-pub const NAMES: [&str; 17] = [
+pub const NAMES: [&str; 21] = [
     "events",
     "records_skipped_invalid_json",
     "records_skipped_too_deep",
@@ -33,6 +39,7 @@ pub const NAMES: [&str; 17] = [
     "records_skipped_insight",
     "records_skipped_too_large",
     "records_skipped_not_an_object",
+    "records_skipped_duplicate",
     "files_read",
     "files_failed",
     "bytes_read",
@@ -42,7 +49,18 @@ pub const NAMES: [&str; 17] = [
     "sqs_messages_deleted",
     "sqs_messages_ignored",
     "sqs_messages_poisoned",
+    "sqs_eventbridge_events",
+    "delivery_lag_ms_last",
+    "delivery_lag_ms_max",
 ];
+
+/// How many of the last [`NAMES`] are gauges (they go up and down), not counters.
+pub const GAUGES: usize = 2;
+
+/// Whether metric `i` of [`NAMES`] only ever grows.
+pub fn monotonic(i: usize) -> bool {
+    i < NAMES.len() - GAUGES
+}
 
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -57,6 +75,19 @@ impl Metrics {
     pub fn skipped_count(&self, why: Skip) -> u64 {
         let i = Skip::ALL.iter().position(|s| *s == why).unwrap_or(0);
         self.records_skipped[i].load(Ordering::Relaxed)
+    }
+
+    /// Records the lag of a batch handed to Falco: `last` for its last event and
+    /// `max` for its oldest one, in milliseconds.
+    pub fn lag(&self, last: u64, max: u64) {
+        self.delivery_lag_ms_last.store(last, Ordering::Relaxed);
+        self.delivery_lag_ms_max.fetch_max(max, Ordering::Relaxed);
+    }
+
+    /// A new source starts with no lag on record.
+    pub fn reset_lag(&self) {
+        self.delivery_lag_ms_last.store(0, Ordering::Relaxed);
+        self.delivery_lag_ms_max.store(0, Ordering::Relaxed);
     }
 
     /// Current values, in [`NAMES`] order.
@@ -77,6 +108,9 @@ impl Metrics {
             &self.sqs_messages_deleted,
             &self.sqs_messages_ignored,
             &self.sqs_messages_poisoned,
+            &self.sqs_eventbridge_events,
+            &self.delivery_lag_ms_last,
+            &self.delivery_lag_ms_max,
         ];
         for (i, c) in rest.iter().enumerate() {
             out[1 + Skip::ALL.len() + i] = l(c);
@@ -105,6 +139,17 @@ mod tests {
                 .unwrap()],
             1
         );
-        assert_eq!(snap[NAMES.len() - 1], 3);
+        assert_eq!(
+            snap[NAMES
+                .iter()
+                .position(|n| *n == "sqs_messages_poisoned")
+                .unwrap()],
+            3
+        );
+        m.lag(5, 9);
+        m.lag(2, 4);
+        let snap = m.snapshot();
+        assert_eq!(snap[NAMES.len() - 2..], [2, 9]);
+        assert!(!monotonic(NAMES.len() - 1) && monotonic(0));
     }
 }

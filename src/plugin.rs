@@ -17,7 +17,8 @@ use falco_plugin_api::{
     ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_DEBUG, ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_ERROR,
     ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_INFO, ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_NOTICE,
     ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_WARNING, ss_plugin_metric,
-    ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_MONOTONIC, ss_plugin_metric_value,
+    ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_MONOTONIC,
+    ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_NON_MONOTONIC, ss_plugin_metric_value,
     ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U64, ss_plugin_owner_t, ss_plugin_rc,
     ss_plugin_rc_SS_PLUGIN_EOF, ss_plugin_rc_SS_PLUGIN_FAILURE, ss_plugin_rc_SS_PLUGIN_SUCCESS,
     ss_plugin_rc_SS_PLUGIN_TIMEOUT, ss_plugin_schema_type,
@@ -31,7 +32,7 @@ use crate::extract::Request;
 use crate::fields::{FIELDS, Scalar, fields_json};
 use crate::instance::{Instance, Status};
 use crate::log::{Level, Logger, Sink};
-use crate::metrics::{Metrics, NAMES};
+use crate::metrics::{Metrics, NAMES, monotonic};
 
 /// Plugin API version required: 3.11.0 is the first with `value_offsets` in the
 /// extract input, which this plugin reads (Falco 0.41 and later).
@@ -793,7 +794,11 @@ pub unsafe extern "C" fn plugin_get_metrics(
             let mut out = cell.borrow_mut();
             for (i, m) in out.iter_mut().enumerate() {
                 m.name = names[i].as_ptr();
-                m.type_ = ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_MONOTONIC;
+                m.type_ = if monotonic(i) {
+                    ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_MONOTONIC
+                } else {
+                    ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_NON_MONOTONIC
+                };
                 m.value = ss_plugin_metric_value { u64_: values[i] };
                 m.value_type = ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U64;
             }

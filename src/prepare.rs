@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
+use crate::dedup::Dedup;
 use crate::event;
 use crate::json::tape::{Indexer, TapeIndex};
 use crate::log::Logger;
@@ -70,6 +71,8 @@ pub enum Prepared {
 struct FileState {
     id: u64,
     name: String,
+    /// Records from a message, not a file: not counted in the file metrics.
+    message: bool,
     events: u64,
     skips: [u64; Skip::ALL.len()],
 }
@@ -89,6 +92,8 @@ pub struct Preparer {
     metrics: Arc<Metrics>,
     block: Block,
     done_with: Vec<Vec<u8>>,
+    /// Duplicate removal, when the source asks for it.
+    dedup: Option<Dedup>,
 }
 
 impl Preparer {
@@ -103,7 +108,15 @@ impl Preparer {
             metrics,
             block: Block::default(),
             done_with: Vec::new(),
+            dedup: None,
         }
+    }
+
+    /// Drops events whose identity was emitted among the last `window` events
+    /// (0: off).
+    pub fn with_dedup(mut self, window: usize) -> Self {
+        self.dedup = (window > 0).then(|| Dedup::new(window));
+        self
     }
 
     /// Takes the block built so far.
@@ -155,7 +168,11 @@ impl Preparer {
     /// so the caller can send it and call [`Preparer::resume`].
     pub fn feed(&mut self, chunk: Chunk) -> bool {
         match chunk {
-            Chunk::Start { file, name } => {
+            Chunk::Start {
+                file,
+                name,
+                message,
+            } => {
                 self.end_file(None, Damage::default());
                 self.block
                     .marks
@@ -163,6 +180,7 @@ impl Preparer {
                 self.file = Some(FileState {
                     id: file,
                     name,
+                    message,
                     events: 0,
                     skips: [0; Skip::ALL.len()],
                 });
@@ -219,7 +237,19 @@ impl Preparer {
                 return self.skip(skip);
             }
         };
-        match index.view(payload).timestamp() {
+        let view = index.view(payload);
+        let accepted = view.timestamp().and_then(|ts| {
+            let seen_before = match (&mut self.dedup, view.identity()) {
+                (Some(d), Some((id, account))) => !d.first_time(&id, &account),
+                _ => false,
+            };
+            if seen_before {
+                Err(Skip::Duplicate)
+            } else {
+                Ok(ts)
+            }
+        });
+        match accepted {
             Ok(ts) => {
                 self.block.arena[at..at + 8].copy_from_slice(&ts.to_le_bytes());
                 self.block.offsets.push(at);
@@ -286,7 +316,9 @@ impl Preparer {
             .map(|(s, n)| format!("{n} {}", s.describe()))
             .collect();
         if problems.is_empty() && lost == 0 {
-            Metrics::add(&self.metrics.files_read, 1);
+            if !file.message {
+                Metrics::add(&self.metrics.files_read, 1);
+            }
             if !skipped.is_empty() {
                 self.log.debug(&format!(
                     "{}: {} events, records skipped: {}",
@@ -297,7 +329,9 @@ impl Preparer {
             }
             return;
         }
-        Metrics::add(&self.metrics.files_failed, 1);
+        if !file.message {
+            Metrics::add(&self.metrics.files_failed, 1);
+        }
         let what = if problems.is_empty() {
             "damaged records".to_string()
         } else {

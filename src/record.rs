@@ -6,6 +6,8 @@
 //! it rejects (or one too large to index) is checked with the lenient grammar and then
 //! read through [`LazyView`], so no record upstream would emit is lost.
 
+use std::borrow::Cow;
+
 use crate::json::View;
 use crate::json::lazy::LazyView;
 use crate::json::lenient;
@@ -33,10 +35,13 @@ pub enum Skip {
     TooLarge,
     /// An array element that is not an object.
     NotAnObject,
+    /// The same event (`eventID`, `recipientAccountId`) was already emitted within
+    /// the duplicate-removal window.
+    Duplicate,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 7] = [
+    pub const ALL: [Skip; 8] = [
         Skip::InvalidJson,
         Skip::TooDeep,
         Skip::NoEventTime,
@@ -44,6 +49,7 @@ impl Skip {
         Skip::Insight,
         Skip::TooLarge,
         Skip::NotAnObject,
+        Skip::Duplicate,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -55,6 +61,7 @@ impl Skip {
             Skip::Insight => "CloudTrail Insights event",
             Skip::TooLarge => "larger than the record size limit",
             Skip::NotAnObject => "array element that is not an object",
+            Skip::Duplicate => "duplicate of an event already emitted",
         }
     }
 
@@ -68,6 +75,7 @@ impl Skip {
             Skip::Insight => "insight",
             Skip::TooLarge => "too_large",
             Skip::NotAnObject => "not_an_object",
+            Skip::Duplicate => "duplicate",
         }
     }
 }
@@ -164,11 +172,33 @@ pub fn timestamp<V: View>(v: &V) -> Result<u64, Skip> {
     Ok(ts)
 }
 
+/// What identifies a CloudTrail event: its `eventID` and the account that received
+/// it (`recipientAccountId`, empty when missing).
+pub type Identity<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// The record's [`Identity`]; `None` without an `eventID` string.
+pub fn identity<V: View>(v: &V) -> Option<Identity<'_>> {
+    let root = v.root();
+    let id = v.member(root, "eventID").and_then(|t| v.text(t))?;
+    let account = v
+        .member(root, "recipientAccountId")
+        .and_then(|t| v.text(t))
+        .unwrap_or_default();
+    Some((id, account))
+}
+
 impl AnyView<'_> {
     pub fn timestamp(&self) -> Result<u64, Skip> {
         match self {
             AnyView::Tape(v) => timestamp(v),
             AnyView::Lazy(v) => timestamp(v),
+        }
+    }
+
+    pub fn identity(&self) -> Option<Identity<'_>> {
+        match self {
+            AnyView::Tape(v) => identity(v),
+            AnyView::Lazy(v) => identity(v),
         }
     }
 }

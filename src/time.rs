@@ -6,6 +6,13 @@
 //! offsets up to `24:60`. A record is emitted iff Go accepts its `eventTime`, so the
 //! union of the two is what this module implements.
 
+/// The wall clock in ns since the epoch (0 if the clock is before it).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// Nanoseconds since the Unix epoch, as upstream stores them: Go's `UnixNano()`
 /// (64-bit wrapping arithmetic) reinterpreted as unsigned, so pre-1970 times wrap.
 pub fn parse_rfc3339_ns(s: &[u8]) -> Option<u64> {

@@ -124,6 +124,7 @@ fn read_files(
         if !send(Chunk::Start {
             file: i as u64,
             name,
+            message: false,
         }) {
             return;
         }

@@ -21,8 +21,13 @@ use split::Records;
 /// One step of a source's stream.
 #[derive(Debug)]
 pub enum Chunk {
-    /// A file begins; `name` is what errors and logs call it.
-    Start { file: u64, name: String },
+    /// A file begins; `name` is what errors and logs call it. `message`: the records
+    /// came inside a message (EventBridge), so it is not counted as a file read.
+    Start {
+        file: u64,
+        name: String,
+        message: bool,
+    },
     /// Whole records of the current file.
     Records(Records),
     /// The current file ended; `error` says why early (its good records were sent),

@@ -6,6 +6,10 @@
 //! one while later ones still download. Downloaded-but-unconsumed bytes are capped:
 //! workers ahead of the consumer wait, while the object the consumer needs next always
 //! proceeds, so memory stays bounded and nothing deadlocks.
+//!
+//! Records that arrive inside an SQS message (EventBridge) join the same ordered
+//! stream as a unit that is complete on arrival ([`Handle::push_ready`]): they need
+//! no worker, and the consumer cannot tell them from a small file.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::split::Splitter;
+use super::split::{Records, Splitter};
 use super::{Chunk, Recv, stream_file};
 use crate::aws::s3::{ObjectReader, S3};
 use crate::error::{Error, Result};
@@ -36,15 +40,19 @@ pub struct Options {
     pub max_decompressed: u64,
 }
 
-/// An object being downloaded or waiting to be consumed.
+/// An object being downloaded (or a ready unit) waiting to be consumed.
 struct Slot {
     chunks: VecDeque<Chunk>,
+    /// A download (counted in `State::downloads`), not a ready unit.
+    download: bool,
 }
 
 #[derive(Default)]
 struct State {
     queue: VecDeque<(u64, Job)>,
     added: u64,
+    /// Downloads queued, running or not yet fully consumed.
+    downloads: u64,
     producer_done: bool,
     producer_error: Option<String>,
     slots: BTreeMap<u64, Slot>,
@@ -163,7 +171,44 @@ impl Handle {
         }
         let seq = g.added;
         g.added += 1;
+        g.downloads += 1;
         g.queue.push_back((seq, job));
+        sh.added.store(g.added, Ordering::Relaxed);
+        sh.changed.notify_all();
+        Some(seq)
+    }
+
+    /// Queues a unit whose records are already here (a record carried in a
+    /// message); returns its sequence number, or `None` when the pool is stopping.
+    /// Never waits: the producer bounds what it keeps in flight.
+    pub fn push_ready(&self, name: String, records: Records) -> Option<u64> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if sh.stopping() {
+            return None;
+        }
+        let seq = g.added;
+        g.added += 1;
+        g.buffered += records.buf.capacity();
+        let chunks = VecDeque::from([
+            Chunk::Start {
+                file: seq,
+                name,
+                message: true,
+            },
+            Chunk::Records(records),
+            Chunk::End {
+                error: None,
+                damage: Default::default(),
+            },
+        ]);
+        g.slots.insert(
+            seq,
+            Slot {
+                chunks,
+                download: false,
+            },
+        );
         sh.added.store(g.added, Ordering::Relaxed);
         sh.changed.notify_all();
         Some(seq)
@@ -184,10 +229,14 @@ impl Handle {
         self.shared.added.load(Ordering::Relaxed)
     }
 
-    /// Objects queued but not yet fully handed to the consumer.
-    pub fn outstanding(&self) -> u64 {
-        let g = self.shared.lock();
-        g.added - g.head
+    /// Downloads queued but not yet fully handed to the consumer.
+    pub fn downloads(&self) -> u64 {
+        self.shared.lock().downloads
+    }
+
+    /// Bytes received (downloaded or pushed ready) but not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.shared.lock().buffered
     }
 
     /// Whether object `seq` could not be downloaded; forgets it.
@@ -205,6 +254,9 @@ impl Handle {
             if let Some(slot) = g.slots.get_mut(&head) {
                 if let Some(c) = slot.chunks.pop_front() {
                     if matches!(c, Chunk::End { .. }) {
+                        if slot.download {
+                            g.downloads -= 1;
+                        }
                         g.slots.remove(&head);
                         g.head += 1;
                     }
@@ -249,6 +301,7 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
                         next.0,
                         Slot {
                             chunks: VecDeque::new(),
+                            download: true,
                         },
                     );
                     sh.changed.notify_all();
@@ -287,6 +340,7 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
         if !push(Chunk::Start {
             file: seq,
             name: name.clone(),
+            message: false,
         }) {
             return;
         }

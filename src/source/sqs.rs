@@ -1,14 +1,17 @@
-//! `sqs://queue`: follows new CloudTrail files as their notifications arrive.
+//! `sqs://queue`: follows new CloudTrail files and events as their messages arrive.
 //!
-//! A poller thread long-polls the queue, turns each message into the files it
-//! announces (every notification shape, see [`super::notify`]) and queues them on
-//! the download pool shared with S3 mode. A message is deleted only once every event
-//! of every file it announced reached Falco (at-least-once: a crash means
-//! redelivery, never loss); while its files are read its visibility is extended; on
-//! close, messages not fully delivered are made visible again at once. A message
-//! that cannot be understood, or whose file cannot be downloaded, is left in the
-//! queue for its redrive policy. Several plugin instances on one queue share the
-//! work through SQS visibility.
+//! Receiver threads (`sqsReceiveConcurrency` of them) long-poll the queue and turn
+//! each message into what it carries (every notification shape, see
+//! [`super::notify`]): files are queued on the download pool shared with S3 mode;
+//! a CloudTrail record carried in an EventBridge event joins the same stream as a
+//! unit complete on arrival, so it reaches Falco within seconds of the API call. A
+//! message is deleted only once every event of everything it carried reached Falco
+//! (at-least-once: a crash means redelivery, never loss), by an acknowledging thread
+//! that batches deletions (up to ten per call, several calls at once) and keeps the
+//! messages being read hidden; on close, messages not fully delivered are made
+//! visible again at once. A message that cannot be understood, or whose file cannot
+//! be downloaded, is left in the queue for its redrive policy. Several plugin
+//! instances on one queue share the work through SQS visibility.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,16 +19,26 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::notify::{self, Notice};
+use super::notify::{self, Notice, Work};
 use super::pool::{Handle, Job, Options, Pool};
 use super::s3::wanted_key;
+use super::split::{Found, PADDING, Records};
 use super::{Control, Feed, Recv};
 use crate::aws::s3::S3;
-use crate::aws::sqs::{Message, Sqs};
+use crate::aws::sqs::{BATCH, Message, Sqs};
 use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
+use crate::record::Skip;
+
+/// Messages received and not yet settled, at most: a one-event message settles as
+/// soon as Falco has its event, so this only bounds bursts (memory is bounded by
+/// `s3MaxBufferedBytes` as well).
+const MAX_READING: usize = 4096;
+
+/// DeleteMessageBatch calls the acknowledging thread makes at once.
+const DELETE_CALLS: usize = 4;
 
 pub struct Settings {
     pub queue: String,
@@ -33,6 +46,8 @@ pub struct Settings {
     pub delete: bool,
     pub wait_seconds: u32,
     pub visibility_seconds: u32,
+    /// Long polls in flight at once.
+    pub receivers: usize,
 }
 
 /// A message whose files are being read.
@@ -98,6 +113,14 @@ impl Ledger {
         let g = self.lock();
         let _ = self.changed.wait_timeout(g, d);
     }
+
+    /// Waits up to `d` for settled messages (or `stop`).
+    fn wait_settled(&self, d: Duration, stop: &AtomicBool) {
+        let g = self.lock();
+        let _ = self.changed.wait_timeout_while(g, d, |b| {
+            b.settled.is_empty() && !stop.load(Ordering::Relaxed)
+        });
+    }
 }
 
 /// The consumer's side: files delivered settle their messages.
@@ -133,6 +156,7 @@ struct Poller {
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     concurrency: usize,
+    max_buffered: usize,
     all_keys: Interval,
 }
 
@@ -141,20 +165,20 @@ impl Poller {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn run(&self) {
+    /// One receiver thread: long polls while there is room, hands messages on.
+    fn receive_loop(&self) {
         let s = &self.settings;
-        // Short enough that visibility extensions happen in time.
-        let wait = s.wait_seconds.min((s.visibility_seconds / 3).max(1));
         let mut failures = 0;
         while !self.stopping() {
-            self.settle();
-            self.extend();
             let room = self.room();
             if room == 0 {
                 self.ledger.wait(Duration::from_millis(200));
                 continue;
             }
-            match self.sqs.receive(&s.url, room, wait, s.visibility_seconds) {
+            match self
+                .sqs
+                .receive(&s.url, room, s.wait_seconds, s.visibility_seconds)
+            {
                 Ok(messages) => {
                     failures = 0;
                     for m in messages {
@@ -176,18 +200,30 @@ impl Poller {
                 }
             }
         }
-        self.settle();
-        self.release();
     }
 
-    /// How many more files the pool should take now.
+    /// The acknowledging thread: deletes delivered messages as soon as they settle,
+    /// keeps the others hidden.
+    fn ack_loop(&self) {
+        while !self.stopping() {
+            self.settle();
+            self.extend();
+            self.ledger
+                .wait_settled(Duration::from_millis(200), &self.stop);
+        }
+    }
+
+    /// How many more messages to ask for now (0: wait).
     fn room(&self) -> usize {
-        let reading = self.ledger.lock().reading.len();
-        if reading >= self.concurrency.max(crate::aws::sqs::BATCH) {
+        if self.ledger.lock().reading.len() >= MAX_READING
+            || self.pool.buffered() >= self.max_buffered
+        {
             return 0;
         }
+        // A message may announce files: one download slot each, as in S3 mode.
         self.concurrency
-            .saturating_sub(self.pool.outstanding() as usize)
+            .saturating_sub(self.pool.downloads() as usize)
+            .min(BATCH)
     }
 
     fn handle(&self, m: Message) {
@@ -214,8 +250,8 @@ impl Poller {
                 return;
             }
         };
-        let files = match notice {
-            Notice::Files(files) => files,
+        let Work { files, records } = match notice {
+            Notice::Read(work) => work,
             Notice::Ignore(what) => {
                 Metrics::add(&self.metrics.sqs_messages_ignored, 1);
                 self.log
@@ -240,22 +276,32 @@ impl Poller {
                 m.id
             ));
         }
-        if keep.is_empty() {
+        if keep.is_empty() && records.is_empty() {
             Metrics::add(&self.metrics.sqs_messages_ignored, 1);
             return self.settle_now(m);
         }
+        Metrics::add(&self.metrics.sqs_eventbridge_events, records.len() as u64);
         self.ledger.lock().reading.insert(
             m.id.clone(),
             Reading {
                 receipt: m.receipt,
-                pending: keep.len(),
+                pending: keep.len() + records.len(),
                 failed: false,
                 hidden_at: Instant::now(),
             },
         );
-        for (bucket, key) in keep {
+        let name = format!("sqs://{queue} message {}", m.id);
+        let units = keep
+            .into_iter()
+            .map(|(bucket, key)| self.pool.push(Job { bucket, key }))
+            .chain(
+                records
+                    .into_iter()
+                    .map(|r| self.pool.push_ready(name.clone(), record_unit(r))),
+            );
+        for unit in units {
             // None: stopping; the message is made visible again by `release`.
-            let Some(seq) = self.pool.push(Job { bucket, key }) else {
+            let Some(seq) = unit else {
                 break;
             };
             let mut b = self.ledger.lock();
@@ -295,7 +341,30 @@ impl Poller {
         if !self.settings.delete || receipts.is_empty() {
             return;
         }
-        match self.sqs.delete(&self.settings.url, &receipts) {
+        // Whole batches of ten, spread over a few calls at once.
+        let per_call = receipts
+            .len()
+            .div_ceil(DELETE_CALLS)
+            .next_multiple_of(BATCH);
+        let groups: Vec<&[&str]> = receipts.chunks(per_call).collect();
+        if groups.len() == 1 {
+            return self.delete(groups[0]);
+        }
+        std::thread::scope(|scope| {
+            for group in groups {
+                let spawned = std::thread::Builder::new()
+                    .name("cloudtrail-sqs-del".into())
+                    .spawn_scoped(scope, move || self.delete(group));
+                if spawned.is_err() {
+                    self.delete(group);
+                }
+            }
+        });
+    }
+
+    fn delete(&self, receipts: &[&str]) {
+        let queue = &self.settings.queue;
+        match self.sqs.delete(&self.settings.url, receipts) {
             Ok(failures) => {
                 Metrics::add(
                     &self.metrics.sqs_messages_deleted,
@@ -387,12 +456,32 @@ impl Poller {
     }
 }
 
-/// Reads the files an SQS queue announces.
+/// A record carried in a message, as the unit the preparation stage reads: its
+/// bytes with the parser's padding after them, or a counted skip when it is not even
+/// an object (the emission rules decide everything else, as for a file's records).
+fn record_unit(mut buf: Vec<u8>) -> Records {
+    let len = buf.len();
+    let is_object = buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    buf.resize(len + PADDING, b' ');
+    let found = if is_object {
+        Found::Record { start: 0, end: len }
+    } else {
+        Found::Skip(Skip::NotAnObject)
+    };
+    Records {
+        buf,
+        found: vec![found],
+    }
+}
+
+/// Reads what an SQS queue's messages announce or carry.
 pub struct SqsFeed {
     pool: Pool,
-    poller: Option<JoinHandle<()>>,
+    poller: Arc<Poller>,
+    threads: Vec<JoinHandle<()>>,
     ledger: Arc<Ledger>,
     stop: Arc<AtomicBool>,
+    closed: bool,
 }
 
 impl SqsFeed {
@@ -409,7 +498,8 @@ impl SqsFeed {
     ) -> Result<SqsFeed> {
         let pool = Pool::start(s3, &opts, &log, &metrics, stop.clone())?;
         let ledger = Arc::new(Ledger::default());
-        let poller = Poller {
+        let receivers = settings.receivers.max(1);
+        let poller = Arc::new(Poller {
             sqs,
             settings,
             pool: pool.handle(),
@@ -418,18 +508,36 @@ impl SqsFeed {
             metrics,
             stop: stop.clone(),
             concurrency: opts.concurrency,
+            max_buffered: opts.max_buffered,
             all_keys: Interval::default(),
-        };
-        let poller = std::thread::Builder::new()
-            .name("cloudtrail-sqs".into())
-            .spawn(move || poller.run())
-            .map_err(|e| Error::new(format!("cannot start the SQS poller: {e}")))?;
-        Ok(SqsFeed {
+        });
+        let mut feed = SqsFeed {
             pool,
-            poller: Some(poller),
+            poller: poller.clone(),
+            threads: Vec::new(),
             ledger,
             stop,
-        })
+            closed: false,
+        };
+        for i in 0..=receivers {
+            let p = poller.clone();
+            let (name, body): (String, Box<dyn FnOnce() + Send>) = if i == 0 {
+                ("cloudtrail-sqs-ack".into(), Box::new(move || p.ack_loop()))
+            } else {
+                (
+                    format!("cloudtrail-sqs-{i}"),
+                    Box::new(move || p.receive_loop()),
+                )
+            };
+            match std::thread::Builder::new().name(name).spawn(body) {
+                Ok(t) => feed.threads.push(t),
+                Err(e) => {
+                    // Dropping the feed stops and joins what did start.
+                    return Err(Error::new(format!("cannot start the SQS threads: {e}")));
+                }
+            }
+        }
+        Ok(feed)
     }
 }
 
@@ -450,12 +558,20 @@ impl Feed for SqsFeed {
     }
 
     fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
         self.stop.store(true, Ordering::Relaxed);
         self.ledger.changed.notify_all();
         self.pool.close();
-        if let Some(t) = self.poller.take() {
+        // Receivers finish their current long poll (at most `sqsWaitSeconds`).
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // What was delivered is deleted; the rest becomes visible again.
+        self.poller.settle();
+        self.poller.release();
     }
 }
 
