@@ -6,8 +6,10 @@
 
 #![allow(dead_code)]
 
+pub mod eventbridge;
 pub mod faults;
 pub mod files;
+pub mod golden;
 pub mod moto;
 
 use std::ffi::{CStr, CString, c_char};
@@ -575,10 +577,28 @@ impl Source<'_> {
 
     /// Calls `f` on every event, in order, while the batch holding it is live (as
     /// Falco does), until EOF. Returns the number of events, or the failure.
-    pub fn drain(&mut self, mut f: impl FnMut(u64, &[u8], &Event)) -> Result<u64, String> {
+    pub fn drain(&mut self, f: impl FnMut(u64, &[u8], &Event)) -> Result<u64, String> {
+        self.drain_until(None, f, || false)
+    }
+
+    /// Like [`Source::drain`], but also stops when `done` (checked before each call)
+    /// says so, and panics after `deadline`.
+    pub fn drain_until(
+        &mut self,
+        deadline: Option<std::time::Duration>,
+        mut f: impl FnMut(u64, &[u8], &Event),
+        mut done: impl FnMut() -> bool,
+    ) -> Result<u64, String> {
+        let end = deadline.map(|d| std::time::Instant::now() + d);
         let mut evtnum = 0u64;
         let mut timeouts = 0;
-        loop {
+        while !done() {
+            if let Some(end) = end {
+                assert!(
+                    std::time::Instant::now() < end,
+                    "timed out after {evtnum} events"
+                );
+            }
             let mut n: u32 = 0;
             let mut evts: *mut *mut ss_plugin_event = ptr::null_mut();
             // SAFETY: live state and instance.
@@ -611,13 +631,14 @@ impl Source<'_> {
             }
             match rc {
                 r if r == ss_plugin_rc_SS_PLUGIN_EOF => return Ok(evtnum),
-                r if r == ss_plugin_rc_SS_PLUGIN_TIMEOUT && n == 0 => {
+                r if r == ss_plugin_rc_SS_PLUGIN_TIMEOUT && n == 0 && end.is_none() => {
                     timeouts += 1;
                     assert!(timeouts < 2000, "no progress after 2000 timeouts");
                 }
                 _ => timeouts = 0,
             }
         }
+        Ok(evtnum)
     }
 
     /// Calls next_batch until `done` says so, collecting payloads; panics after
@@ -728,4 +749,55 @@ pub fn drain_payloads(config: &str, params: &str) -> Result<Vec<String>, String>
     let mut out = Vec::new();
     src.drain(|_, _, e| out.push(String::from_utf8(e.payload.clone()).unwrap()))?;
     Ok(out)
+}
+
+/// The `eventID` of a record.
+pub fn event_id(payload: &str) -> String {
+    let v: Value = serde_json::from_str(payload).unwrap();
+    v["eventID"].as_str().expect("eventID").to_string()
+}
+
+/// Runs the command-line front end on `sqs://queue` (every field of every event as
+/// JSON), reads a little, kills it (`SIGKILL`) while it waits on the full pipe, then
+/// drains the queue through the `.so`: every id in `expected` must come out of one
+/// or the other. `cfg` should use a short `sqsVisibilitySeconds`.
+pub fn crash_then_recover(cfg: &str, queue: &str, expected: &std::collections::BTreeSet<String>) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let params = format!("sqs://{queue}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
+        .args([params.as_str(), "--json", "--quiet", "--init", cfg])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 1];
+    stdout.read_exact(&mut buf).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut printed = String::from_utf8(buf.to_vec()).unwrap();
+    stdout.read_to_string(&mut printed).unwrap();
+    let mut seen: std::collections::BTreeSet<String> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["ct.id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        seen.len() < expected.len(),
+        "the reader finished before the kill"
+    );
+
+    let p = Plugin::init(cfg).unwrap();
+    let mut src = p.open(&params).unwrap();
+    let mut got = Vec::new();
+    src.collect_until(&mut got, Duration::from_secs(60), |g| {
+        let ids: std::collections::BTreeSet<String> = g.iter().map(|p| event_id(p)).collect();
+        expected.iter().all(|e| seen.contains(e) || ids.contains(e))
+    });
+    drop(src);
+    seen.extend(got.iter().map(|p| event_id(p)));
+    assert!(expected.is_subset(&seen));
 }

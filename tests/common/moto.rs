@@ -187,6 +187,37 @@ impl Moto {
         assert!(r.contains("<MessageId>"), "SendMessage: {r}");
     }
 
+    /// Sends `bodies` with SendMessageBatch, ten per call.
+    pub fn send_batch(&self, url: &str, bodies: &[String]) {
+        for chunk in bodies.chunks(10) {
+            let mut params: Vec<(String, String)> = vec![
+                ("Action".into(), "SendMessageBatch".into()),
+                ("QueueUrl".into(), url.into()),
+            ];
+            for (i, b) in chunk.iter().enumerate() {
+                let n = i + 1;
+                params.push((
+                    format!("SendMessageBatchRequestEntry.{n}.Id"),
+                    format!("m{n}"),
+                ));
+                params.push((
+                    format!("SendMessageBatchRequestEntry.{n}.MessageBody"),
+                    b.clone(),
+                ));
+            }
+            let refs: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let r = self.call("sqs", &refs);
+            assert!(
+                !r.contains("BatchResultErrorEntry")
+                    && r.matches("<MessageId>").count() == chunk.len(),
+                "SendMessageBatch: {r}"
+            );
+        }
+    }
+
     /// Uploads each object to `bucket` as `f<i>.json.gz` and announces it with a
     /// CloudTrail notification on queue `url`, one message per object.
     pub fn announce(&self, url: &str, bucket: &str, objects: &[Vec<u8>]) {
