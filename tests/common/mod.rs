@@ -35,12 +35,19 @@ fn newest_source(dir: &std::path::Path) -> std::time::SystemTime {
     newest
 }
 
-/// The `.so` built with the profile of the running test. `cargo test` builds it with
-/// the library when sources changed; otherwise (or if it is stale) `cargo build` is
-/// run here, since cargo does not build cdylib targets for tests by itself.
+/// The `.so` the tests load: `CLOUDTRAIL_SO` when set (e.g. the one packed in the
+/// release tarball), else the one built with the profile of the running test.
+/// `cargo test` builds that with the library when sources changed; otherwise (or if
+/// it is stale) `cargo build` is run here, since cargo does not build cdylib targets
+/// for tests by itself.
 pub fn so_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
+        if let Some(so) = std::env::var_os("CLOUDTRAIL_SO") {
+            let so = PathBuf::from(so);
+            assert!(so.is_file(), "CLOUDTRAIL_SO={} is not a file", so.display());
+            return so;
+        }
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
         let so = profile_dir.join("libcloudtrail.so");
