@@ -231,6 +231,11 @@ pub mod abi {
 
     /// [`drain`] with an init config.
     pub fn drain_with(config: &str, path: &str, ids: &[u32]) -> u64 {
+        drain_count(config, path, ids, u64::MAX)
+    }
+
+    /// [`drain_with`], stopping after `want` events (a source that never ends).
+    pub fn drain_count(config: &str, path: &str, ids: &[u32], want: u64) -> u64 {
         let p = Plugin::with_config(config);
         let params = CString::new(path).unwrap();
         let mut rc = 0;
@@ -249,7 +254,7 @@ pub mod abi {
                 // SAFETY: n valid events, live until the next call.
                 values += unsafe { extract_each(&p, evtnum, *evts.add(i), ids) };
             }
-            if rc == ss_plugin_rc_SS_PLUGIN_EOF {
+            if rc == ss_plugin_rc_SS_PLUGIN_EOF || evtnum >= want {
                 break;
             }
             assert_ne!(rc, ss_plugin_rc_SS_PLUGIN_FAILURE);

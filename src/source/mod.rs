@@ -1,4 +1,6 @@
-//! Where log bytes come from: local files, S3 objects, SQS-announced objects.
+//! Where records come from: local files, S3 objects, SQS-announced objects, and
+//! CloudTrail records carried inside SQS messages (EventBridge), each message's
+//! records a unit like a small file.
 //!
 //! Every source runs its I/O and decompression on its own threads and hands the
 //! consumer (`next_batch`, on Falco's event thread) a stream of [`Chunk`]s through a

@@ -114,12 +114,18 @@ impl Ledger {
         let _ = self.changed.wait_timeout(g, d);
     }
 
-    /// Waits up to `d` for settled messages (or `stop`).
-    fn wait_settled(&self, d: Duration, stop: &AtomicBool) {
+    /// Waits up to `d` for settled messages (or `stop`); once some are there, up to
+    /// `fill` more for a whole batch of them, so that deletions go out ten per call.
+    fn wait_settled(&self, d: Duration, fill: Duration, stop: &AtomicBool) {
+        let stopping = || stop.load(Ordering::Relaxed);
         let g = self.lock();
-        let _ = self.changed.wait_timeout_while(g, d, |b| {
-            b.settled.is_empty() && !stop.load(Ordering::Relaxed)
-        });
+        let (g, _) = self
+            .changed
+            .wait_timeout_while(g, d, |b| b.settled.is_empty() && !stopping())
+            .unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(g, fill, |b| b.settled.len() < BATCH && !stopping());
     }
 }
 
@@ -208,8 +214,11 @@ impl Poller {
         while !self.stopping() {
             self.settle();
             self.extend();
-            self.ledger
-                .wait_settled(Duration::from_millis(200), &self.stop);
+            self.ledger.wait_settled(
+                Duration::from_millis(200),
+                Duration::from_millis(50),
+                &self.stop,
+            );
         }
     }
 
