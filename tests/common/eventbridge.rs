@@ -3,6 +3,8 @@
 //! the Lambda-style `Records` envelopes. Modelled on AWS's documented examples; the
 //! record goes in as raw text, byte for byte.
 
+#![allow(dead_code)]
+
 use serde_json::{Value, json};
 
 /// The EventBridge `detail-type` CloudTrail uses for a record of this `eventType`.
