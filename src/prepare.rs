@@ -239,10 +239,12 @@ impl Preparer {
         };
         let view = index.view(payload);
         let accepted = view.timestamp().and_then(|ts| {
-            let seen_before = match (&mut self.dedup, view.identity()) {
-                (Some(d), Some((id, account))) => !d.first_time(&id, &account),
-                _ => false,
-            };
+            // Identity lookups only where duplicate removal is on (not on the hot
+            // path of a file source).
+            let seen_before = self.dedup.as_mut().is_some_and(|d| {
+                view.identity()
+                    .is_some_and(|(id, account)| !d.first_time(&id, &account))
+            });
             if seen_before {
                 Err(Skip::Duplicate)
             } else {

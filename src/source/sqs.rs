@@ -7,8 +7,9 @@
 //! unit complete on arrival, so it reaches Falco within seconds of the API call. A
 //! message is deleted only once every event of everything it carried reached Falco
 //! (at-least-once: a crash means redelivery, never loss), by an acknowledging thread
-//! that batches deletions (up to ten per call, several calls at once) and keeps the
-//! messages being read hidden; on close, messages not fully delivered are made
+//! that batches deletions (ten per call, one call at a time: SQS emulators are not
+//! safe under concurrent deletes, and one thread deleting ten per call keeps up with
+//! hundreds of messages a second) and keeps the messages being read hidden; on close, messages not fully delivered are made
 //! visible again at once. A message that cannot be understood, or whose file cannot
 //! be downloaded, is left in the queue for its redrive policy. Several plugin
 //! instances on one queue share the work through SQS visibility.
@@ -36,9 +37,6 @@ use crate::record::Skip;
 /// soon as Falco has its event, so this only bounds bursts (memory is bounded by
 /// `s3MaxBufferedBytes` as well).
 const MAX_READING: usize = 4096;
-
-/// DeleteMessageBatch calls the acknowledging thread makes at once.
-const DELETE_CALLS: usize = 4;
 
 pub struct Settings {
     pub queue: String,
@@ -350,30 +348,7 @@ impl Poller {
         if !self.settings.delete || receipts.is_empty() {
             return;
         }
-        // Whole batches of ten, spread over a few calls at once.
-        let per_call = receipts
-            .len()
-            .div_ceil(DELETE_CALLS)
-            .next_multiple_of(BATCH);
-        let groups: Vec<&[&str]> = receipts.chunks(per_call).collect();
-        if groups.len() == 1 {
-            return self.delete(groups[0]);
-        }
-        std::thread::scope(|scope| {
-            for group in groups {
-                let spawned = std::thread::Builder::new()
-                    .name("cloudtrail-sqs-del".into())
-                    .spawn_scoped(scope, move || self.delete(group));
-                if spawned.is_err() {
-                    self.delete(group);
-                }
-            }
-        });
-    }
-
-    fn delete(&self, receipts: &[&str]) {
-        let queue = &self.settings.queue;
-        match self.sqs.delete(&self.settings.url, receipts) {
+        match self.sqs.delete(&self.settings.url, &receipts) {
             Ok(failures) => {
                 Metrics::add(
                     &self.metrics.sqs_messages_deleted,
