@@ -42,6 +42,8 @@ pub struct Config {
     pub sqs_visibility_seconds: i64,
     /// SQS ReceiveMessage long polls kept in flight at once.
     pub sqs_receive_concurrency: i64,
+    /// SQS DeleteMessageBatch calls made at once.
+    pub sqs_delete_concurrency: i64,
     /// Recent event identities remembered to drop duplicates (`sqs://`; 0: off).
     pub sqs_dedup_events: i64,
 }
@@ -62,6 +64,7 @@ impl Default for Config {
             sqs_wait_seconds: 5,
             sqs_visibility_seconds: 120,
             sqs_receive_concurrency: 4,
+            sqs_delete_concurrency: 4,
             sqs_dedup_events: 100_000,
         }
     }
@@ -145,6 +148,14 @@ pub const SCHEMA: &str = r#"{
       "description": "SQS ReceiveMessage long polls in flight at once (1-64), so that a queue of one-event EventBridge messages is drained fast.",
       "minimum": 1,
       "maximum": 64,
+      "default": 4
+    },
+    "sqsDeleteConcurrency": {
+      "type": "integer",
+      "title": "SQS delete concurrency",
+      "description": "DeleteMessageBatch calls (ten messages each) made at once for delivered messages (1-16).",
+      "minimum": 1,
+      "maximum": 16,
       "default": 4
     },
     "sqsDedupEvents": {
@@ -307,6 +318,8 @@ impl Config {
             self.sqs_visibility_seconds = get_int(v, id, "sqsVisibilitySeconds")?;
         } else if is("sqsReceiveConcurrency") {
             self.sqs_receive_concurrency = get_int(v, id, "sqsReceiveConcurrency")?;
+        } else if is("sqsDeleteConcurrency") {
+            self.sqs_delete_concurrency = get_int(v, id, "sqsDeleteConcurrency")?;
         } else if is("sqsDedupEvents") {
             self.sqs_dedup_events = get_int(v, id, "sqsDedupEvents")?;
         } else if is("maxDecompressedBytes") {
@@ -392,6 +405,7 @@ impl Config {
                 43200,
             )?;
             in_range("sqsReceiveConcurrency", self.sqs_receive_concurrency, 1, 64)?;
+            in_range("sqsDeleteConcurrency", self.sqs_delete_concurrency, 1, 16)?;
             in_range("sqsDedupEvents", self.sqs_dedup_events, 0, 10_000_000)?;
         }
         Ok(())
@@ -541,6 +555,8 @@ mod tests {
             r#"{"sqsReceiveConcurrency":0}"#,
             r#"{"sqsReceiveConcurrency":65}"#,
             r#"{"sqsDedupEvents":-1}"#,
+            r#"{"sqsDeleteConcurrency":0}"#,
+            r#"{"sqsDeleteConcurrency":17}"#,
             r#"{"sqsDedupEvents":10000001}"#,
         ] {
             let (c, _) = Config::parse(bad).unwrap();
@@ -573,6 +589,7 @@ mod tests {
             "sqsVisibilitySeconds",
             "sqsReceiveConcurrency",
             "sqsDedupEvents",
+            "sqsDeleteConcurrency",
         ] {
             assert!(props.contains_key(p), "{p}");
         }

@@ -114,6 +114,7 @@ impl Engine {
                     wait_seconds: c.sqs_wait_seconds as u32,
                     visibility_seconds: c.sqs_visibility_seconds as u32,
                     receivers: c.sqs_receive_concurrency as usize,
+                    delete_calls: c.sqs_delete_concurrency as usize,
                 };
                 let feed = SqsFeed::start(
                     Arc::new(S3::new(aws)),

@@ -16,8 +16,14 @@ fn corpus(name: &str) -> String {
     common::invictus(name)
 }
 
+/// An init config for moto, deleting one call at a time: moto rebuilds a queue's
+/// message list on delete without a lock, so concurrent deletes can bring a deleted
+/// message back (real SQS has no such race).
 fn config(m: &Moto, extra: &str) -> String {
-    format!("{{{},\"sqsWaitSeconds\":1,{extra}}}", m.aws_config())
+    format!(
+        "{{{},\"sqsWaitSeconds\":1,\"sqsDeleteConcurrency\":1,{extra}}}",
+        m.aws_config()
+    )
 }
 
 fn cloudtrail_notice(bucket: &str, keys: &[&str]) -> String {

@@ -7,9 +7,8 @@
 //! unit complete on arrival, so it reaches Falco within seconds of the API call. A
 //! message is deleted only once every event of everything it carried reached Falco
 //! (at-least-once: a crash means redelivery, never loss), by an acknowledging thread
-//! that batches deletions (ten per call, one call at a time: SQS emulators are not
-//! safe under concurrent deletes, and one thread deleting ten per call keeps up with
-//! hundreds of messages a second) and keeps the messages being read hidden; on close, messages not fully delivered are made
+//! that batches deletions (ten per call, `sqsDeleteConcurrency` calls at once) and
+//! keeps the messages being read hidden; on close, messages not fully delivered are made
 //! visible again at once. A message that cannot be understood, or whose file cannot
 //! be downloaded, is left in the queue for its redrive policy. Several plugin
 //! instances on one queue share the work through SQS visibility.
@@ -46,6 +45,8 @@ pub struct Settings {
     pub visibility_seconds: u32,
     /// Long polls in flight at once.
     pub receivers: usize,
+    /// DeleteMessageBatch calls made at once.
+    pub delete_calls: usize,
 }
 
 /// A message whose files are being read.
@@ -348,7 +349,28 @@ impl Poller {
         if !self.settings.delete || receipts.is_empty() {
             return;
         }
-        match self.sqs.delete(&self.settings.url, &receipts) {
+        // Whole batches of ten, spread over a few calls at once.
+        let calls = self.settings.delete_calls.max(1);
+        let per_call = receipts.len().div_ceil(calls).next_multiple_of(BATCH);
+        let groups: Vec<&[&str]> = receipts.chunks(per_call).collect();
+        if groups.len() == 1 {
+            return self.delete(groups[0]);
+        }
+        std::thread::scope(|scope| {
+            for group in groups {
+                let spawned = std::thread::Builder::new()
+                    .name("cloudtrail-sqs-del".into())
+                    .spawn_scoped(scope, move || self.delete(group));
+                if spawned.is_err() {
+                    self.delete(group);
+                }
+            }
+        });
+    }
+
+    fn delete(&self, receipts: &[&str]) {
+        let queue = &self.settings.queue;
+        match self.sqs.delete(&self.settings.url, receipts) {
             Ok(failures) => {
                 Metrics::add(
                     &self.metrics.sqs_messages_deleted,
@@ -445,7 +467,8 @@ impl Poller {
 /// an object (the emission rules decide everything else, as for a file's records).
 fn record_unit(mut buf: Vec<u8>) -> Records {
     let len = buf.len();
-    let is_object = buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    // The bytes are a whole JSON value, starting at its first byte.
+    let is_object = buf.first() == Some(&b'{');
     buf.resize(len + PADDING, b' ');
     let found = if is_object {
         Found::Record { start: 0, end: len }
