@@ -70,16 +70,19 @@ fn parse_depth(body: &str, depth: u32) -> Result<Notice, String> {
     }
 }
 
+/// The string at `path` below `from`, as text.
+fn text_at<V: View>(v: &V, from: V::Id, path: &[&str]) -> Option<String> {
+    v.path_from(from, path)
+        .and_then(|id| v.text(id))
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+}
+
 fn classify<V: View>(v: &V, depth: u32) -> Result<Notice, String> {
     let root = v.root();
     if v.kind(root) != Kind::Object {
         return Err("the message body is not a JSON object".into());
     }
-    let s = |path: &[&str]| {
-        v.path(path)
-            .and_then(|id| v.text(id))
-            .map(|t| String::from_utf8_lossy(&t).into_owned())
-    };
+    let s = |path: &[&str]| text_at(v, root, path);
 
     // An SNS envelope.
     if let Some(ty) = s(&["Type"]) {
@@ -145,12 +148,7 @@ fn eventbridge<V: View>(v: &V, detail_type: &str, source: &str) -> Result<Notice
             "EventBridge event that is not Object Created",
         ));
     }
-    let text = |path: &[&str]| {
-        detail
-            .and_then(|d| v.path_from(d, path))
-            .and_then(|id| v.text(id))
-            .map(|t| String::from_utf8_lossy(&t).into_owned())
-    };
+    let text = |path: &[&str]| detail.and_then(|d| text_at(v, d, path));
     let bucket = text(&["bucket", "name"]).ok_or("EventBridge event without detail.bucket.name")?;
     let key = text(&["object", "key"]).ok_or("EventBridge event without detail.object.key")?;
     Ok(Notice::Read(Work {
@@ -179,11 +177,7 @@ fn records_array<V: View>(v: &V, records: V::Id, depth: u32) -> Result<Notice, S
         Err(e) => Some(e),
     };
     v.each_element(records, &mut |r| {
-        let text = |path: &[&str]| {
-            v.path_from(r, path)
-                .and_then(|x| v.text(x))
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
-        };
+        let text = |path: &[&str]| text_at(v, r, path);
         if let Some(sns) = v.member(r, "Sns") {
             err = nested(
                 &String::from_utf8_lossy(v.raw(sns)),
