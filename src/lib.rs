@@ -14,7 +14,7 @@ pub mod extract;
 pub mod fields;
 pub mod instance;
 pub mod interval;
-pub mod json;
+pub use cloudtrail_json as json;
 pub mod log;
 pub mod metrics;
 pub mod plugin;

@@ -155,6 +155,14 @@ impl View for LazyView<'_> {
     fn each_member(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
         self.members(obj as usize, &mut |k, v| f(&self.string_text(k), v as u32));
     }
+
+    fn each_member_raw(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
+        let s = self.payload;
+        self.members(obj as usize, &mut |k, v| {
+            let end = string_end(s, k + 1).unwrap_or(s.len());
+            f(&s[(k + 1).min(end)..end], v as u32)
+        });
+    }
 }
 
 #[cfg(test)]

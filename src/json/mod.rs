@@ -83,6 +83,9 @@ pub trait View {
     fn each_element(&self, arr: Self::Id, f: &mut dyn FnMut(Self::Id) -> bool);
     /// Calls `f` on each member of an object with its unescaped key, until `f` returns `false`.
     fn each_member(&self, obj: Self::Id, f: &mut dyn FnMut(&[u8], Self::Id) -> bool);
+    /// Like [`View::each_member`], with each key as written between its quotes (escapes
+    /// not decoded): the json plugin mirrors fastjson, which compares keys that way first.
+    fn each_member_raw(&self, obj: Self::Id, f: &mut dyn FnMut(&[u8], Self::Id) -> bool);
 
     /// Walks `keys` from `from` through objects only (an array or scalar on the way
     /// means "missing", as upstream's `Get` does for non-numeric keys).

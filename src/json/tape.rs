@@ -560,6 +560,23 @@ impl View for TapeView<'_> {
         }
     }
 
+    fn each_member_raw(&self, obj: u32, f: &mut dyn FnMut(&[u8], u32) -> bool) {
+        let n = self.node(obj);
+        if n.tag != Tag::Object {
+            return;
+        }
+        let mut k = obj + 1;
+        for _ in 0..n.a {
+            // The key's span includes its quotes.
+            let raw = self.raw(k);
+            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+            if !f(inner, k + 1) {
+                return;
+            }
+            k = self.next_sibling(k + 1);
+        }
+    }
+
     fn element(&self, arr: u32, i: usize) -> Option<u32> {
         let n = self.node(arr);
         if n.tag != Tag::Array || i >= n.a as usize {
@@ -581,7 +598,7 @@ impl View for TapeView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::lazy::LazyView;
+    use crate::lazy::LazyView;
 
     fn build(s: &[u8]) -> Result<TapeIndex, TapeError> {
         let mut ix = Indexer::default();

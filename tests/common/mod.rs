@@ -10,6 +10,7 @@ pub mod eventbridge;
 pub mod faults;
 pub mod files;
 pub mod golden;
+pub mod json_host;
 pub mod moto;
 
 use std::ffi::{CStr, CString, c_char};
@@ -37,59 +38,63 @@ fn newest_source(dir: &std::path::Path) -> std::time::SystemTime {
 
 /// The `.so` the tests load: `CLOUDTRAIL_SO` when set (e.g. the one packed in the
 /// release tarball), else the one built with the profile of the running test.
-/// `cargo test` builds that with the library when sources changed; otherwise (or if
-/// it is stale) `cargo build` is run here, since cargo does not build cdylib targets
-/// for tests by itself.
 pub fn so_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(so) = std::env::var_os("CLOUDTRAIL_SO") {
-            let so = PathBuf::from(so);
-            assert!(so.is_file(), "CLOUDTRAIL_SO={} is not a file", so.display());
-            return so;
-        }
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let so = profile_dir.join("libcloudtrail.so");
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let sources = newest_source(&root.join("src")).max(
-            std::fs::metadata(root.join("Cargo.toml"))
-                .and_then(|m| m.modified())
-                .unwrap(),
-        );
-        let fresh = std::fs::metadata(&so)
+    PATH.get_or_init(|| built_lib("CLOUDTRAIL_SO", "libcloudtrail.so", "cloudtrail", "src"))
+        .clone()
+}
+
+/// A workspace library: `$env` when set, else `file` in the running test's profile
+/// directory. `cargo test` builds it with the workspace when sources changed;
+/// otherwise (or if it is stale) `cargo build -p package` is run here, since cargo
+/// does not build cdylib targets for tests by itself. `sources` is the directory
+/// whose files (newest modification) decide staleness, with `Cargo.toml`.
+pub fn built_lib(env: &str, file: &str, package: &str, sources: &str) -> PathBuf {
+    if let Some(so) = std::env::var_os(env) {
+        let so = PathBuf::from(so);
+        assert!(so.is_file(), "{env}={} is not a file", so.display());
+        return so;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let so = profile_dir.join(file);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let newest = newest_source(&root.join(sources)).max(
+        std::fs::metadata(root.join("Cargo.toml"))
             .and_then(|m| m.modified())
-            .is_ok_and(|t| t >= sources);
-        if fresh {
-            return so;
+            .unwrap(),
+    );
+    let fresh = std::fs::metadata(&so)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= newest);
+    if fresh {
+        return so;
+    }
+    let profile = profile_dir
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let target_dir = profile_dir.parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--lib", "--quiet", "-p", package])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
         }
-        let profile = profile_dir
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&root)
-            .args(["build", "--lib", "--quiet"])
-            .env("CARGO_TARGET_DIR", &target_dir);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
+        other => {
+            cmd.args(["--profile", other]);
         }
-        let status = cmd.status().expect("cannot run cargo to build the plugin");
-        assert!(status.success(), "building libcloudtrail.so failed");
-        assert!(so.exists(), "{} was not built", so.display());
-        so
-    })
-    .clone()
+    }
+    let status = cmd.status().expect("cannot run cargo to build the plugin");
+    assert!(status.success(), "building {file} failed");
+    assert!(so.exists(), "{} was not built", so.display());
+    so
 }
 
 /// The corpus shared with the rest of the team (`../shared` next to the checkout).
@@ -222,7 +227,7 @@ impl Lib {
 }
 
 /// libsinsp's checks on the fields JSON.
-fn check_fields(v: &Value) -> Vec<Value> {
+pub fn check_fields(v: &Value) -> Vec<Value> {
     let arr = v.as_array().expect("fields must be an array");
     assert!(!arr.is_empty());
     let name_re = |n: &str| {
