@@ -39,6 +39,9 @@ for root, _, files in os.walk(src):
         for r in recs[:5]:
             rec = json.dumps(r, separators=(",", ":"))
             put("record", rec.encode())
+            # The json plugin's target: a pointer the rules use, a newline, the record.
+            for ptr in (b"/userIdentity/arn", b"/resources/0/ARN", b"/requestParameters", b""):
+                put("json_pointer", ptr + b"\n" + rec.encode())
             # The record as an EventBridge CloudTrail event, raw and inside SNS.
             if isinstance(r, dict) and len(rec) < 64 << 10:
                 ev = ('{"version":"0","id":"1","detail-type":"AWS API Call via CloudTrail",'

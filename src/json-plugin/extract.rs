@@ -165,7 +165,7 @@ impl Extractor {
 }
 
 /// `json.value`: a string's decoded text, any other value re-serialised.
-fn value<V: View<Id = u32>>(v: &V, marks: &mut Marks, arg: &[u8], out: &mut Vec<u8>) -> bool {
+pub fn value<V: View<Id = u32>>(v: &V, marks: &mut Marks, arg: &[u8], out: &mut Vec<u8>) -> bool {
     let Some(id) = lookup(v, marks, arg) else {
         return false;
     };

@@ -565,11 +565,18 @@ impl View for TapeView<'_> {
         if n.tag != Tag::Object {
             return;
         }
+        // Parsed in place, the record has no backslash: every key is as written, and
+        // the spans (a pass over the payload) are not needed.
+        let as_written = self.index.scratch.is_empty();
         let mut k = obj + 1;
         for _ in 0..n.a {
-            // The key's span includes its quotes.
-            let raw = self.raw(k);
-            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+            let inner = if as_written {
+                self.str_bytes(k)
+            } else {
+                // The key's span includes its quotes.
+                let raw = self.raw(k);
+                raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default()
+            };
             if !f(inner, k + 1) {
                 return;
             }
