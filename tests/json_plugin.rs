@@ -5,41 +5,21 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use common::json_host::{JsonLib, JsonPlugin};
+use common::{Plugin, golden};
 
-use common::Plugin;
-use common::json_host::{JsonLib, JsonPlugin, plugin_event};
-use serde_json::Value;
-
-fn json_goldens(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            json_goldens(&p, out);
-        } else if p.to_string_lossy().ends_with(".json-golden.jsonl.gz") {
-            out.push(p);
-        }
-    }
-}
-
-fn read(golden: &Path) -> (Value, Vec<Value>) {
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(
-        std::fs::File::open(golden).unwrap(),
-    ));
-    let mut lines = reader
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap());
-    let head = lines.next().unwrap();
-    (head, lines.collect())
+/// A plugin event (type 322) around `payload`, as the cloudtrail plugin lays it out.
+fn plugin_event(ts: u64, payload: &[u8]) -> Vec<u8> {
+    let mut ev = Vec::new();
+    cloudtrail::event::encode(&mut ev, ts, payload);
+    ev
 }
 
 #[test]
 fn every_json_request_on_every_corpus_event_matches_upstream() {
     let shared = common::shared();
     let mut files = Vec::new();
-    json_goldens(&shared.join("conformance/json"), &mut files);
-    files.sort();
+    golden::files(&shared.join("conformance/json"), &mut files);
     assert!(
         files.len() >= 100,
         "expected the full json golden set, found {}",
@@ -52,7 +32,7 @@ fn every_json_request_on_every_corpus_event_matches_upstream() {
     // plugin keys its cache on the number.
     let mut seq = 0u64;
     for file in &files {
-        let (head, events) = read(file);
+        let (head, events) = golden::read(file);
         let source = head["source"].as_str().unwrap().to_string();
         let requests: Vec<String> = head["fields"]
             .as_array()

@@ -2,13 +2,15 @@
 //! plugin, then one field per extract call with the field's index as id and the
 //! bracket argument as `arg_key`, as libsinsp passes them.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 use std::path::PathBuf;
 use std::ptr;
 use std::sync::OnceLock;
 
 use falco_plugin_api::*;
 use serde_json::Value;
+
+use super::cstr;
 
 type FnStr = unsafe extern "C" fn() -> *const c_char;
 
@@ -33,12 +35,6 @@ pub struct JsonLib {
     pub version: String,
     pub required_api_version: String,
     pub schema: Value,
-}
-
-fn text(p: *const c_char) -> String {
-    assert!(!p.is_null());
-    // SAFETY: the plugin returns NUL-terminated strings.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 impl JsonLib {
@@ -82,15 +78,15 @@ impl JsonLib {
             }
             // SAFETY: argument-less getters returning static strings.
             let (required_api_version, version, fields, schema) = unsafe {
-                assert_eq!(text(name()), "json");
-                assert!(!text(desc()).is_empty() && !text(contact()).is_empty());
+                assert_eq!(cstr(name()), "json");
+                assert!(!cstr(desc()).is_empty() && !cstr(contact()).is_empty());
                 let mut ty = 0;
-                let schema: Value = serde_json::from_str(&text(schema(&mut ty))).unwrap();
+                let schema: Value = serde_json::from_str(&cstr(schema(&mut ty))).unwrap();
                 assert_eq!(ty, ss_plugin_schema_type_SS_PLUGIN_SCHEMA_JSON);
-                let fields: Value = serde_json::from_str(&text(fields())).expect("fields JSON");
+                let fields: Value = serde_json::from_str(&cstr(fields())).expect("fields JSON");
                 (
-                    text(api()),
-                    text(version()),
+                    cstr(api()),
+                    cstr(version()),
                     super::check_fields(&fields),
                     schema,
                 )
@@ -201,7 +197,7 @@ impl JsonPlugin {
         match f.res_len {
             0 => Ok(None),
             // SAFETY: one string value.
-            1 => Ok(Some(text(unsafe { *f.res.str_ }))),
+            1 => Ok(Some(cstr(unsafe { *f.res.str_ }))),
             n => panic!("{name}: {n} values for a non-list field"),
         }
     }
@@ -214,7 +210,7 @@ impl JsonPlugin {
             .map(|i| {
                 // SAFETY: n entries.
                 let m = unsafe { &*p.add(i) };
-                (text(m.name), unsafe { m.value.u64_ })
+                (cstr(m.name), unsafe { m.value.u64_ })
             })
             .find(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no metric {name}"))
@@ -227,19 +223,4 @@ impl Drop for JsonPlugin {
         // SAFETY: a live state, destroyed once.
         unsafe { (self.lib.destroy)(self.s) };
     }
-}
-
-/// A plugin event (type 322) around `payload`, as libscap lays it out.
-pub fn plugin_event(ts: u64, payload: &[u8]) -> Vec<u8> {
-    let mut ev = Vec::with_capacity(38 + payload.len());
-    ev.extend_from_slice(&ts.to_le_bytes());
-    ev.extend_from_slice(&u64::MAX.to_le_bytes());
-    ev.extend_from_slice(&(38 + payload.len() as u32).to_le_bytes());
-    ev.extend_from_slice(&322u16.to_le_bytes());
-    ev.extend_from_slice(&2u32.to_le_bytes());
-    ev.extend_from_slice(&4u32.to_le_bytes());
-    ev.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    ev.extend_from_slice(&2u32.to_le_bytes());
-    ev.extend_from_slice(payload);
-    ev
 }

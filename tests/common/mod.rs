@@ -148,7 +148,7 @@ pub struct Lib {
     pub schema: Value,
 }
 
-fn cstr(p: *const c_char) -> String {
+pub fn cstr(p: *const c_char) -> String {
     assert!(!p.is_null());
     // SAFETY: the plugin returns NUL-terminated strings.
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
