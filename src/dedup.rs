@@ -60,10 +60,10 @@ impl Dedup {
         if !self.seen.insert(key) {
             return false;
         }
-        if self.order.len() == self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() == self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.order.push_back(key);
         true

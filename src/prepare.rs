@@ -156,10 +156,11 @@ impl Preparer {
 
     fn recycle_indexes(&mut self, indexes: impl IntoIterator<Item = Index>) {
         for idx in indexes {
-            if let Index::Tape(t) = idx {
-                if self.spare.len() < 4 * BLOCK_EVENTS && t.footprint() <= 1 << 20 {
-                    self.spare.push(t);
-                }
+            if let Index::Tape(t) = idx
+                && self.spare.len() < 4 * BLOCK_EVENTS
+                && t.footprint() <= 1 << 20
+            {
+                self.spare.push(t);
             }
         }
     }

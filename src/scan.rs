@@ -389,10 +389,10 @@ impl Scanner {
 
     fn object(&mut self, buf: &[u8]) -> Option<Item> {
         // Flush candidates queued before the Records key.
-        if self.records_mode {
-            if let Some((start, end)) = self.pending.pop_front() {
-                return Some(Item::Record { start, end });
-            }
+        if self.records_mode
+            && let Some((start, end)) = self.pending.pop_front()
+        {
+            return Some(Item::Record { start, end });
         }
         if self.depth >= 2 {
             if !self.skip_nested(buf, 1) {
@@ -402,10 +402,10 @@ impl Scanner {
             if self.records_mode {
                 return Some(item);
             }
-            if let Item::Record { start, end } = item {
-                if !self.top_too_large {
-                    self.pending.push_back((start, end));
-                }
+            if let Item::Record { start, end } = item
+                && !self.top_too_large
+            {
+                self.pending.push_back((start, end));
             }
             return None;
         }
@@ -433,15 +433,16 @@ impl Scanner {
                     continue;
                 }
             }
-            if let Some(is_records) = self.key_candidate.take() {
-                if c == b':' && is_records {
-                    self.records_key = true;
-                    if !self.top_too_large {
-                        self.records_mode = true;
-                    }
-                    self.pos += 1;
-                    return None;
+            if let Some(is_records) = self.key_candidate.take()
+                && c == b':'
+                && is_records
+            {
+                self.records_key = true;
+                if !self.top_too_large {
+                    self.records_mode = true;
                 }
+                self.pos += 1;
+                return None;
             }
             let records_key = std::mem::take(&mut self.records_key);
             match c {

@@ -588,12 +588,11 @@ impl Fetcher<'_> {
         if let Some(exp) = doc
             .str_at(&["expiresAt"])
             .and_then(|e| parse_rfc3339_ns(e.as_bytes()))
+            && UNIX_EPOCH + Duration::from_nanos(exp) <= SystemTime::now()
         {
-            if UNIX_EPOCH + Duration::from_nanos(exp) <= SystemTime::now() {
-                return Err(Error::new(
-                    "SSO: the cached token expired; run `aws sso login`",
-                ));
-            }
+            return Err(Error::new(
+                "SSO: the cached token expired; run `aws sso login`",
+            ));
         }
         let ep = endpoint::resolve("sso", region, self.env, None);
         let url = format!(

@@ -56,11 +56,11 @@ fn parse(text: &str, is_config: bool, files: &mut Files) {
         let section = table.entry(name.clone()).or_default();
         if line.starts_with([' ', '\t']) {
             // Continuation of the previous value (e.g. nested service settings).
-            if let Some(k) = &last_key {
-                if let Some(v) = section.get_mut(k) {
-                    v.push('\n');
-                    v.push_str(trimmed);
-                }
+            if let Some(k) = &last_key
+                && let Some(v) = section.get_mut(k)
+            {
+                v.push('\n');
+                v.push_str(trimmed);
             }
             continue;
         }

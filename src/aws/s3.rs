@@ -119,15 +119,15 @@ impl S3 {
             }
             let e = read_error(resp);
             // The bucket lives in another region: go there (the retry re-signs).
-            if matches!(e.status, 301 | 307 | 400) {
-                if let Some(r) = e.region.as_deref().filter(|r| *r != region) {
-                    if let Ok(mut m) = self.regions.lock() {
-                        m.insert(bucket.to_string(), r.to_string());
-                    }
-                    return Err(Failure::Transient(format!(
-                        "bucket {bucket} is in region {r}"
-                    )));
+            if matches!(e.status, 301 | 307 | 400)
+                && let Some(r) = e.region.as_deref().filter(|r| *r != region)
+            {
+                if let Ok(mut m) = self.regions.lock() {
+                    m.insert(bucket.to_string(), r.to_string());
                 }
+                return Err(Failure::Transient(format!(
+                    "bucket {bucket} is in region {r}"
+                )));
             }
             let code = e
                 .code

@@ -256,10 +256,10 @@ fn image_ids<V: View>(v: &V, index: Option<u64>, out: &mut Out) {
     if let Some(items) = v.path(&["responseElements", "instancesSet", "items"]) {
         match index {
             None => v.each_element(items, &mut |item| {
-                if let Some(id) = v.member(item, "imageId") {
-                    if let Some(t) = v.text(id).filter(|t| !t.is_empty()) {
-                        out.push_str(v, &t, Some(id));
-                    }
+                if let Some(id) = v.member(item, "imageId")
+                    && let Some(t) = v.text(id).filter(|t| !t.is_empty())
+                {
+                    out.push_str(v, &t, Some(id));
                 }
                 true
             }),

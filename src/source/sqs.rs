@@ -84,14 +84,14 @@ impl Book {
         };
         r.pending = r.pending.saturating_sub(1);
         r.failed |= failed;
-        if r.pending == 0 {
-            if let Some(r) = self.reading.remove(id) {
-                self.settled.push(Settled {
-                    id: id.to_string(),
-                    receipt: r.receipt,
-                    failed: r.failed,
-                });
-            }
+        if r.pending == 0
+            && let Some(r) = self.reading.remove(id)
+        {
+            self.settled.push(Settled {
+                id: id.to_string(),
+                receipt: r.receipt,
+                failed: r.failed,
+            });
         }
     }
 }

@@ -289,10 +289,10 @@ pub fn validate_schema(schema: &Value, v: &Value, path: &str) -> Result<(), Stri
             return Err(format!("In {path}, type mismatch"));
         }
     }
-    if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-        if v.as_f64().is_some_and(|x| x < min) {
-            return Err(format!("In {path}, below minimum"));
-        }
+    if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+        && v.as_f64().is_some_and(|x| x < min)
+    {
+        return Err(format!("In {path}, below minimum"));
     }
     if let (Some(props), Some(obj)) = (
         schema.get("properties").and_then(Value::as_object),
