@@ -46,6 +46,11 @@ pub struct Config {
     pub sqs_delete_concurrency: i64,
     /// Recent event identities remembered to drop duplicates (`sqs://`; 0: off).
     pub sqs_dedup_events: i64,
+    /// Follow mode (`s3://` and local directories): how often to look for new files;
+    /// empty: read once.
+    pub s3_poll_interval: String,
+    /// Where delivery progress is kept across restarts; empty: nowhere.
+    pub checkpoint_file: String,
 }
 
 impl Default for Config {
@@ -66,6 +71,8 @@ impl Default for Config {
             sqs_receive_concurrency: 4,
             sqs_delete_concurrency: 4,
             sqs_dedup_events: 100_000,
+            s3_poll_interval: String::new(),
+            checkpoint_file: String::new(),
         }
     }
 }
@@ -165,6 +172,18 @@ pub const SCHEMA: &str = r#"{
       "minimum": 0,
       "maximum": 10000000,
       "default": 100000
+    },
+    "s3PollInterval": {
+      "type": "string",
+      "title": "Follow: poll interval",
+      "description": "s3:// and local directories: keep following the source, looking for new log files this often (e.g. 60s, 5m; 1s to 1d). Empty: read once and end.",
+      "default": ""
+    },
+    "checkpointFile": {
+      "type": "string",
+      "title": "Checkpoint file",
+      "description": "s3:// and local directories: a file where the plugin records which log files were delivered to Falco, so that a restart resumes after them. Locked while a source uses it. Empty: no checkpoint.",
+      "default": ""
     },
     "maxDecompressedBytes": {
       "type": "integer",
@@ -320,6 +339,10 @@ impl Config {
             self.sqs_receive_concurrency = get_int(v, id, "sqsReceiveConcurrency")?;
         } else if is("sqsDeleteConcurrency") {
             self.sqs_delete_concurrency = get_int(v, id, "sqsDeleteConcurrency")?;
+        } else if is("s3PollInterval") {
+            self.s3_poll_interval = get_string(v, id, "s3PollInterval")?;
+        } else if is("checkpointFile") {
+            self.checkpoint_file = get_string(v, id, "checkpointFile")?;
         } else if is("sqsDedupEvents") {
             self.sqs_dedup_events = get_int(v, id, "sqsDedupEvents")?;
         } else if is("maxDecompressedBytes") {
@@ -412,6 +435,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `s3PollInterval` as a duration (`None`: read once).
+    pub fn poll_interval(&self) -> Result<Option<std::time::Duration>> {
+        let v = self.s3_poll_interval.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            Error::new(format!(
+                "init config property 's3PollInterval' must be a duration from 1s to 1d such as 30s, 5m or 1h, not \"{v}\""
+            ))
+        };
+        let (num, unit) = v.split_at(v.len() - 1);
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        let secs = n
+            .checked_mul(mult)
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(bad)?;
+        Ok(Some(std::time::Duration::from_secs(secs)))
+    }
+}
+
 /// Where events come from, per the open parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenParams {
@@ -457,6 +509,34 @@ impl OpenParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_intervals() {
+        let c = |v: &str| {
+            let (c, _) = Config::parse(&format!("{{\"s3PollInterval\":\"{v}\"}}")).unwrap();
+            c.poll_interval()
+        };
+        assert_eq!(c("").unwrap(), None);
+        assert_eq!(c("60s").unwrap(), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(c("5m").unwrap(), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(
+            c("1d").unwrap(),
+            Some(std::time::Duration::from_secs(86_400))
+        );
+        for bad in [
+            "0s",
+            "2d",
+            "5",
+            "m",
+            "-1s",
+            "1.5s",
+            "5 m",
+            "99999999999999999999s",
+        ] {
+            let e = c(bad).unwrap_err();
+            assert!(e.message().contains("'s3PollInterval'"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn defaults_and_empty_config() {

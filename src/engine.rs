@@ -15,8 +15,9 @@ use crate::instance::{Instance, Status};
 use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-use crate::source::local::{LocalFeed, list_files};
+use crate::source::local::{LocalFeed, Plan, list_dir, list_files};
 use crate::source::pool::Options;
+use crate::source::progress::Ledger;
 use crate::source::s3::{S3Feed, Selection, parse_accounts};
 use crate::source::sqs::{Settings, SqsFeed};
 use std::sync::atomic::AtomicBool;
@@ -61,13 +62,41 @@ impl Engine {
         self.extractor.forget_batch();
         match OpenParams::parse(params)? {
             OpenParams::Local(path) => {
-                let files = list_files(&path)?;
-                self.log
-                    .info(&format!("reading {} file(s) from {path}", files.len()));
-                let feed = LocalFeed::start(
+                let follow = self.config.poll_interval()?;
+                let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+                let files = match follow {
+                    Some(_) if !is_dir => {
+                        return Err(crate::error::Error::new(format!(
+                            "s3PollInterval follows a directory, and {path} is not one"
+                        )));
+                    }
+                    // Following an empty directory is fine: files will come.
+                    Some(_) => list_dir(std::path::Path::new(&path)),
+                    None => list_files(&path)?,
+                };
+                let root = is_dir.then(|| std::path::PathBuf::from(&path));
+                let canonical = std::fs::canonicalize(&path)
+                    .map_or_else(|_| path.clone(), |p| p.display().to_string());
+                let kind = if is_dir { "dir" } else { "file" };
+                let ledger = self.ledger(&format!("{kind}:{canonical}"))?;
+                self.log.info(&match follow {
+                    Some(d) => format!(
+                        "following {path} ({} file(s) now, a poll every {}s)",
+                        files.len(),
+                        d.as_secs()
+                    ),
+                    None => format!("reading {} file(s) from {path}", files.len()),
+                });
+                let plan = Plan {
                     files,
+                    root,
+                    follow,
+                };
+                let feed = LocalFeed::start(
+                    plan,
                     self.config.max_decompressed_bytes,
                     self.metrics.clone(),
+                    ledger,
                 )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }
@@ -76,6 +105,15 @@ impl Engine {
                 c.check_remote(false)?;
                 let interval = Interval::parse(&c.s3_interval)?;
                 let accounts = parse_accounts(&c.s3_account_list)?;
+                let follow = c.poll_interval()?;
+                if follow.is_some() && interval.end.is_some() {
+                    return Err(crate::error::Error::new(format!(
+                        "s3PollInterval follows a bucket from the start of s3Interval on; \"{}\" has an end, which cannot be followed",
+                        c.s3_interval
+                    )));
+                }
+                let source = format!("s3://{bucket}/{prefix}");
+                let ledger = self.ledger(&source)?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let aws = Arc::new(self.connect(stop.clone())?);
                 let sel = Selection {
@@ -84,8 +122,10 @@ impl Engine {
                     accounts,
                     interval,
                 };
-                self.log
-                    .info(&format!("reading s3://{}/{}", sel.bucket, sel.prefix));
+                self.log.info(&match follow {
+                    Some(d) => format!("following {source} (a poll every {}s)", d.as_secs()),
+                    None => format!("reading {source}"),
+                });
                 let feed = S3Feed::start(
                     Arc::new(S3::new(aws)),
                     sel,
@@ -93,6 +133,8 @@ impl Engine {
                     self.log.clone(),
                     self.metrics.clone(),
                     stop,
+                    ledger,
+                    follow,
                 )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }
@@ -134,6 +176,17 @@ impl Engine {
                 )
             }
         }
+    }
+
+    /// The delivery ledger of a source, with its checkpoint file when one is set.
+    fn ledger(&self, source: &str) -> Result<Arc<Ledger>> {
+        let cp = Some(self.config.checkpoint_file.as_str()).filter(|p| !p.is_empty());
+        Ledger::open(
+            source,
+            cp.map(std::path::Path::new),
+            self.log.clone(),
+            self.metrics.clone(),
+        )
     }
 
     /// The AWS context for a remote source (a default region, as the SDK would not

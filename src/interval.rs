@@ -163,6 +163,40 @@ pub fn minute_stamp(secs: i64) -> String {
     format!("{y:04}{m:02}{d:02}T{:02}{:02}", rem / 3600, rem % 3600 / 60)
 }
 
+/// Seconds since the epoch of a `YYYYMMDDTHHMM` stamp (the inverse of
+/// [`minute_stamp`]); `None` when it is not one.
+pub fn stamp_secs(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 13 || b[8] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d, hh, mm) = (
+        num(0..4)?,
+        num(4..6)?,
+        num(6..8)?,
+        num(9..11)?,
+        num(11..13)?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 {
+        return None;
+    }
+    // Days from the civil date (the inverse of `civil_from_days`).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60)
+}
+
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -262,6 +296,27 @@ mod tests {
                 e.message().starts_with("cloudtrail invalid interval"),
                 "{v}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn stamps_round_trip() {
+        for t in [
+            0,
+            NOW - NOW % 60,
+            951_782_400, /* 2000-02-29 */
+            4_102_444_740,
+        ] {
+            assert_eq!(stamp_secs(&minute_stamp(t)), Some(t), "{}", minute_stamp(t));
+        }
+        for bad in [
+            "",
+            "20240101",
+            "20241301T0000",
+            "20240101T2400",
+            "2024010xT0000",
+        ] {
+            assert_eq!(stamp_secs(bad), None, "{bad}");
         }
     }
 

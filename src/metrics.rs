@@ -22,6 +22,13 @@ pub struct Metrics {
     pub sqs_messages_poisoned: AtomicU64,
     /// CloudTrail records received inside SQS messages (EventBridge events).
     pub sqs_eventbridge_events: AtomicU64,
+    /// Follow mode: listing rounds, keys listed, files found behind newer ones (late).
+    pub follow_polls: AtomicU64,
+    pub follow_keys_listed: AtomicU64,
+    pub follow_files_late: AtomicU64,
+    /// Checkpoint files written, and writes that failed (the source goes on).
+    pub checkpoint_writes: AtomicU64,
+    pub checkpoint_write_failures: AtomicU64,
     /// Time from the last delivered event's `eventTime` to its hand-over to Falco.
     pub delivery_lag_ms_last: AtomicU64,
     /// The largest such lag since the source was opened.
@@ -30,7 +37,7 @@ pub struct Metrics {
 
 /// Names are `snake_case` ASCII: Prometheus shows them as
 /// `falcosecurity_plugins_cloudtrail_<name>_total`.
-pub const NAMES: [&str; 21] = [
+pub const NAMES: [&str; 26] = [
     "events",
     "records_skipped_invalid_json",
     "records_skipped_too_deep",
@@ -50,6 +57,11 @@ pub const NAMES: [&str; 21] = [
     "sqs_messages_ignored",
     "sqs_messages_poisoned",
     "sqs_eventbridge_events",
+    "follow_polls",
+    "follow_keys_listed",
+    "follow_files_late",
+    "checkpoint_writes",
+    "checkpoint_write_failures",
     "delivery_lag_ms_last",
     "delivery_lag_ms_max",
 ];
@@ -109,6 +121,11 @@ impl Metrics {
             &self.sqs_messages_ignored,
             &self.sqs_messages_poisoned,
             &self.sqs_eventbridge_events,
+            &self.follow_polls,
+            &self.follow_keys_listed,
+            &self.follow_files_late,
+            &self.checkpoint_writes,
+            &self.checkpoint_write_failures,
             &self.delivery_lag_ms_last,
             &self.delivery_lag_ms_max,
         ];

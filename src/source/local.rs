@@ -6,6 +6,12 @@
 //! `.jsonl` / `.jsonl.gz` here. A path naming a file directly is read whatever its
 //! name, and a root that is a symlink to a directory is followed (upstream stops there
 //! with "no json files found").
+//!
+//! Follow mode (`s3PollInterval` on a directory, e.g. the target of `aws s3 sync`)
+//! walks the directory again every poll and reads the files it has not delivered
+//! yet ([`Ledger`], the same delivered state as S3's, keyed by the path below the
+//! directory); a file modified within the last [`SETTLE`] is left for the next poll,
+//! as it may still be being written.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -15,8 +21,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::progress::{Ledger, split_key};
 use super::split::Splitter;
-use super::{Chunk, Control, Feed, FixedCount, Recv, stream_file};
+use super::{Chunk, Control, Feed, Recv, stream_file};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -24,6 +31,13 @@ const SUFFIXES: [&str; 4] = [".json", ".json.gz", ".jsonl", ".jsonl.gz"];
 
 fn is_log_name(name: &[u8]) -> bool {
     SUFFIXES.iter().any(|s| name.ends_with(s.as_bytes()))
+}
+
+/// The files under a directory, in reading order (none is not an error here).
+pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files
 }
 
 /// The files `path` designates, in reading order.
@@ -72,13 +86,48 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Reads a fixed list of files on a background thread.
+/// In follow mode, a file modified more recently than this is read on a later poll.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// What to read: the files found at open, and in follow mode the directory to walk
+/// again every `every`.
+pub struct Plan {
+    pub files: Vec<PathBuf>,
+    /// The directory the keys are relative to (`None`: a single file).
+    pub root: Option<PathBuf>,
+    pub follow: Option<Duration>,
+}
+
+/// Reads files on a background thread.
 pub struct LocalFeed {
     rx: Option<Receiver<Chunk>>,
     back: Option<SyncSender<Vec<u8>>>,
     thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    total: u64,
+    counts: Arc<Counts>,
+    saver: Option<JoinHandle<()>>,
+}
+
+/// The consumer's side: files known so far, and deliveries recorded in the ledger.
+struct Counts {
+    total: std::sync::atomic::AtomicU64,
+    ledger: Arc<Ledger>,
+}
+
+impl Control for Counts {
+    fn total_files(&self) -> Option<u64> {
+        Some(self.total.load(Ordering::Relaxed))
+    }
+
+    fn delivered(&self, file: u64) {
+        self.ledger.delivered(file);
+    }
+}
+
+/// The ledger key of a file: its path below the root, with `/` separators.
+fn key_of(root: Option<&Path>, path: &Path) -> String {
+    let rel = root.and_then(|r| path.strip_prefix(r).ok()).unwrap_or(path);
+    rel.to_string_lossy().into_owned()
 }
 
 /// Chunks buffered between the reader thread and the consumer.
@@ -86,70 +135,171 @@ const DEPTH: usize = 16;
 
 impl LocalFeed {
     pub fn start(
-        files: Vec<PathBuf>,
+        plan: Plan,
         max_decompressed: u64,
         metrics: Arc<Metrics>,
+        ledger: Arc<Ledger>,
     ) -> Result<Self> {
         let (tx, rx) = sync_channel(DEPTH);
         let (back_tx, back_rx) = sync_channel(DEPTH);
         let stop = Arc::new(AtomicBool::new(false));
-        let total = files.len() as u64;
-        let stop2 = stop.clone();
+        let counts = Arc::new(Counts {
+            total: (plan.files.len() as u64).into(),
+            ledger: ledger.clone(),
+        });
+        let saver = ledger.start_saver(stop.clone())?;
+        let (stop2, counts2) = (stop.clone(), counts.clone());
         let thread = std::thread::Builder::new()
             .name("cloudtrail-read".into())
-            .spawn(move || read_files(files, max_decompressed, &metrics, &tx, &back_rx, &stop2))
+            .spawn(move || {
+                let mut r = Reader {
+                    splitter: Splitter::default(),
+                    max_decompressed,
+                    metrics: &metrics,
+                    tx: &tx,
+                    back: &back_rx,
+                    stop: &stop2,
+                    counts: &counts2,
+                    next: 0,
+                };
+                r.run(plan);
+            })
             .map_err(|e| Error::new(format!("cannot start the reader thread: {e}")))?;
         Ok(LocalFeed {
             rx: Some(rx),
             back: Some(back_tx),
             thread: Some(thread),
             stop,
-            total,
+            counts,
+            saver,
         })
     }
 }
 
-fn read_files(
-    files: Vec<PathBuf>,
+struct Reader<'a> {
+    splitter: Splitter,
+    max_decompressed: u64,
+    metrics: &'a Metrics,
+    tx: &'a SyncSender<Chunk>,
+    back: &'a Receiver<Vec<u8>>,
+    stop: &'a AtomicBool,
+    counts: &'a Counts,
+    /// The next file id.
+    next: u64,
+}
+
+impl Reader<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn run(&mut self, plan: Plan) {
+        let root = plan.root.as_deref();
+        let mut files = plan.files;
+        loop {
+            let ledger = self.counts.ledger.clone();
+            for path in files {
+                let key = key_of(root, &path);
+                if !ledger.wanted(&key) {
+                    continue;
+                }
+                if plan.follow.is_some() && recently_modified(&path) {
+                    continue;
+                }
+                let late = ledger
+                    .with_progress(|p| p.high(split_key(&key).0))
+                    .is_some_and(|h| key < h);
+                if late && plan.follow.is_some() {
+                    Metrics::add(&self.metrics.follow_files_late, 1);
+                }
+                let id = self.next;
+                self.next += 1;
+                ledger.started(id, &key);
+                self.counts.total.fetch_max(self.next, Ordering::Relaxed);
+                if !self.read_file(id, &path) {
+                    return;
+                }
+            }
+            let (Some(every), Some(root)) = (plan.follow, root) else {
+                return;
+            };
+            Metrics::add(&self.metrics.follow_polls, 1);
+            let until = std::time::Instant::now() + every;
+            while std::time::Instant::now() < until {
+                if self.stopping() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50).min(every));
+            }
+            files = Vec::new();
+            walk(root, &mut files);
+        }
+    }
+
+    /// Streams one file as file `i`; false when the consumer is gone.
+    fn read_file(&mut self, i: u64, path: &Path) -> bool {
+        let (tx, stop, back) = (self.tx, self.stop, self.back);
+        let mut send = |c: Chunk| !stop.load(Ordering::Relaxed) && tx.send(c).is_ok();
+        let splitter = &mut self.splitter;
+        let max_decompressed = self.max_decompressed;
+        let metrics = self.metrics;
+        read_one(
+            i,
+            path,
+            splitter,
+            max_decompressed,
+            metrics,
+            &mut send,
+            back,
+        )
+    }
+}
+
+fn recently_modified(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < SETTLE)
+}
+
+fn read_one(
+    i: u64,
+    path: &Path,
+    splitter: &mut Splitter,
     max_decompressed: u64,
     metrics: &Metrics,
-    tx: &SyncSender<Chunk>,
+    send: &mut dyn FnMut(Chunk) -> bool,
     back: &Receiver<Vec<u8>>,
-    stop: &AtomicBool,
-) {
-    let mut splitter = Splitter::default();
-    let mut send = |c: Chunk| !stop.load(Ordering::Relaxed) && tx.send(c).is_ok();
-    for (i, path) in files.into_iter().enumerate() {
+) -> bool {
+    {
         let name = path.display().to_string();
         if !send(Chunk::Start {
-            file: i as u64,
+            file: i,
             name,
             message: false,
         }) {
-            return;
+            return false;
         }
-        let f = match File::open(&path) {
+        let f = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
                 let end = Chunk::End {
                     error: Some(format!("cannot open: {e}")),
                     damage: Default::default(),
                 };
-                if !send(end) {
-                    return;
-                }
-                continue;
+                return send(end);
             }
         };
         let meta_len = f.metadata().map(|m| m.len()).unwrap_or(0);
         let mut spare = || back.try_recv().ok();
-        let (totals, alive) =
-            stream_file(f, max_decompressed, &mut splitter, &mut send, &mut spare);
+        let (totals, alive) = stream_file(f, max_decompressed, splitter, send, &mut spare);
         if !alive {
-            return;
+            return false;
         }
         Metrics::add(&metrics.bytes_read, meta_len);
         Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
+        true
     }
 }
 
@@ -180,7 +330,7 @@ impl Feed for LocalFeed {
     }
 
     fn control(&self) -> Arc<dyn Control> {
-        Arc::new(FixedCount(self.total))
+        self.counts.clone()
     }
 
     fn close(&mut self) {
@@ -189,6 +339,11 @@ impl Feed for LocalFeed {
         self.rx = None;
         self.back = None;
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // The saver writes the deliveries recorded so far before it ends.
+        self.counts.ledger.wake();
+        if let Some(t) = self.saver.take() {
             let _ = t.join();
         }
     }

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod local;
 pub mod notify;
 pub mod pool;
+pub mod progress;
 pub mod s3;
 pub mod split;
 pub mod sqs;
@@ -78,15 +79,6 @@ pub trait Control: Send + Sync {
     fn delivered(&self, _file: u64) {}
 }
 
-/// A source whose file count is fixed at open.
-pub struct FixedCount(pub u64);
-
-impl Control for FixedCount {
-    fn total_files(&self) -> Option<u64> {
-        Some(self.0)
-    }
-}
-
 /// Streams one file's bytes (gzip or not) as `Records` chunks and a final `End`,
 /// through `send` (false: the consumer is gone). Returns the totals and whether the
 /// consumer is still there.
@@ -131,10 +123,10 @@ pub fn stream_file<R: std::io::Read>(
         return (totals, false);
     }
     let (last, damage) = a.splitter.finish();
-    if let Some(r) = last {
-        if !(a.send)(Chunk::Records(r)) {
-            return (totals, false);
-        }
+    if let Some(r) = last
+        && !(a.send)(Chunk::Records(r))
+    {
+        return (totals, false);
     }
     let alive = (a.send)(Chunk::End {
         error: result.err(),

@@ -161,6 +161,12 @@ impl Handle {
     /// Queues an object; returns its sequence number (its file id), or `None` when
     /// the pool is stopping. Waits while too many objects are queued.
     pub fn push(&self, job: Job) -> Option<u64> {
+        self.push_with(job, |_| {})
+    }
+
+    /// Like [`Handle::push`], calling `on_queued` with the sequence number before any
+    /// worker or the consumer can see the object (so a delivery can never come first).
+    pub fn push_with(&self, job: Job, on_queued: impl FnOnce(u64)) -> Option<u64> {
         let sh = &self.shared;
         let mut g = sh.lock();
         while g.queue.len() >= QUEUE_AHEAD && !sh.stopping() {
@@ -170,6 +176,7 @@ impl Handle {
             return None;
         }
         let seq = g.added;
+        on_queued(seq);
         g.added += 1;
         g.downloads += 1;
         g.queue.push_back((seq, job));

@@ -15,6 +15,14 @@
 //! restricts the accounts, and `s3Interval` skips whole days before its start (S3's
 //! `start-after`) and every key whose name time is outside it. Digest and Insights
 //! files are never read. Any other prefix is read as a plain key prefix.
+//!
+//! Follow mode (`s3PollInterval`) runs the listing again every poll: the folder walk
+//! finds the region folders (again every [`DISCOVER_EVERY`] polls, for accounts and
+//! regions that appear later), and each poll lists every region folder once, from
+//! [`progress::LOOKBACK`] before its newest delivered file (S3's `start-after`), so
+//! new files, new day folders and files delivered late all show up in one request
+//! per region. What was delivered or is being read is skipped ([`Ledger`]); with a
+//! checkpoint file that state survives a restart, in both modes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::pool::{Handle, Job, Options, Pool};
+use super::progress::{self, Ledger, region_start_after, split_key};
 use super::{Control, Feed, Recv};
 use crate::aws::s3::{Object, S3};
 use crate::error::{Error, Result};
@@ -127,7 +136,31 @@ fn classify(prefix: &str) -> Level {
 /// Walks the selection in key order, passing each wanted object to `emit` (which
 /// returns false to stop).
 pub fn walk(s3: &S3, sel: &Selection, emit: &mut dyn FnMut(Object) -> bool) -> Result<()> {
-    let w = Walker { s3, sel, emit };
+    let w = Walker {
+        s3,
+        sel,
+        emit,
+        regions: None,
+    };
+    w.run().map(|_| ())
+}
+
+/// What a follow poll lists: the region folders of the CloudTrail layout, or one
+/// plain prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    Regions(Vec<String>),
+    Plain(String),
+}
+
+/// The folder walk without the listing of objects: where the selection's files are.
+pub fn discover(s3: &S3, sel: &Selection) -> Result<Layout> {
+    let w = Walker {
+        s3,
+        sel,
+        emit: &mut |_| true,
+        regions: Some(Vec::new()),
+    };
     w.run()
 }
 
@@ -135,14 +168,16 @@ struct Walker<'a> {
     s3: &'a S3,
     sel: &'a Selection,
     emit: &'a mut dyn FnMut(Object) -> bool,
+    /// Discovery: region folders are collected, not listed.
+    regions: Option<Vec<String>>,
 }
 
 impl Walker<'_> {
-    fn run(mut self) -> Result<()> {
-        match classify(&self.sel.prefix) {
-            Level::Logs(p) => self.logs(&p).map(|_| ()),
-            Level::Account(p) => self.trail(&format!("{p}CloudTrail/")).map(|_| ()),
-            Level::Trail(p) => self.trail(&p).map(|_| ()),
+    fn run(mut self) -> Result<Layout> {
+        let plain = match classify(&self.sel.prefix) {
+            Level::Logs(p) => self.logs(&p).map(|_| None),
+            Level::Account(p) => self.trail(&format!("{p}CloudTrail/")).map(|_| None),
+            Level::Trail(p) => self.trail(&p).map(|_| None),
             Level::Other => {
                 // Is there an AWSLogs/ folder right under the prefix?
                 let folder = with_slash(&self.sel.prefix);
@@ -151,12 +186,18 @@ impl Walker<'_> {
                 let has_logs =
                     page.prefixes.contains(&logs) || self.any_prefix(&folder, &logs, page.next)?;
                 if has_logs {
-                    self.logs(&logs).map(|_| ())
+                    self.logs(&logs).map(|_| None)
+                } else if self.regions.is_some() {
+                    Ok(Some(self.sel.prefix.clone()))
                 } else {
-                    self.plain(&self.sel.prefix.clone(), None).map(|_| ())
+                    self.plain(&self.sel.prefix.clone(), None).map(|_| None)
                 }
             }
-        }
+        }?;
+        Ok(match plain {
+            Some(p) => Layout::Plain(p),
+            None => Layout::Regions(self.regions.unwrap_or_default()),
+        })
     }
 
     /// Whether a later page of a delimiter listing has `want` among its prefixes.
@@ -213,6 +254,10 @@ impl Walker<'_> {
     /// An account's `CloudTrail/` folder: its region folders, day by day.
     fn trail(&mut self, prefix: &str) -> Result<bool> {
         for region in self.folders(prefix)? {
+            if let Some(found) = &mut self.regions {
+                found.push(region);
+                continue;
+            }
             let start_after = self
                 .sel
                 .interval
@@ -239,10 +284,11 @@ impl Walker<'_> {
             )?;
             for o in page.objects {
                 // Region folders are dated: past the end's day, nothing more is wanted.
-                if let (Some(end), Some(day)) = (&end, o.key.get(prefix.len()..prefix.len() + 11)) {
-                    if start_after.is_some() && day > end.as_str() {
-                        return Ok(true);
-                    }
+                if let (Some(end), Some(day)) = (&end, o.key.get(prefix.len()..prefix.len() + 11))
+                    && start_after.is_some()
+                    && day > end.as_str()
+                {
+                    return Ok(true);
                 }
                 if wanted_key(&o.key, &self.sel.interval) && !(self.emit)(o) {
                     return Ok(false);
@@ -256,15 +302,26 @@ impl Walker<'_> {
     }
 }
 
+/// Follow mode walks the folders again (new accounts, new regions) every this many polls.
+pub const DISCOVER_EVERY: u64 = 10;
+
+/// A fresh follow (no `s3Interval`, nothing on record) starts this long before the
+/// open: CloudTrail names a file when it writes it and delivers it minutes later.
+pub const FOLLOW_FROM_BEFORE_OPEN: i64 = 600;
+
 /// Reads a bucket selection.
 pub struct S3Feed {
     pool: Pool,
     lister: Option<JoinHandle<()>>,
+    ledger: Arc<Ledger>,
+    saver: Option<JoinHandle<()>>,
+    saver_stop: Arc<AtomicBool>,
 }
 
 impl S3Feed {
     /// Starts listing and downloading. The first listing request runs here, so a
     /// missing bucket or a permission problem fails the open.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         s3: Arc<S3>,
         sel: Selection,
@@ -272,21 +329,36 @@ impl S3Feed {
         log: Logger,
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
+        ledger: Arc<Ledger>,
+        follow: Option<Duration>,
     ) -> Result<S3Feed> {
         s3.list(&sel.bucket, &with_slash(&sel.prefix), true, None, None)
             .map_err(|e| e.context(format!("cannot open s3://{}/{}", sel.bucket, sel.prefix)))?;
         let pool = Pool::start(s3.clone(), &opts, &log, &metrics, stop.clone())?;
         let h = pool.handle();
+        let saver_stop = Arc::new(AtomicBool::new(false));
+        let saver = ledger.start_saver(saver_stop.clone())?;
+        let led = ledger.clone();
         let lister = std::thread::Builder::new()
             .name("cloudtrail-s3-list".into())
             .spawn(move || {
+                if let Some(every) = follow {
+                    let f = Follower {
+                        s3: &s3,
+                        sel: &sel,
+                        pool: &h,
+                        ledger: &led,
+                        log: &log,
+                        metrics: &metrics,
+                        stop: &stop,
+                    };
+                    f.run(every, crate::time::now_ns() as i64 / 1_000_000_000);
+                    h.finish(None);
+                    return;
+                }
                 let bucket = sel.bucket.clone();
                 let result = walk(&s3, &sel, &mut |o| {
-                    h.push(Job {
-                        bucket: bucket.clone(),
-                        key: o.key,
-                    })
-                    .is_some()
+                    !led.wanted(&o.key) || queue(&h, &led, &bucket, o.key).is_some()
                 });
                 let error = match result {
                     Err(e) if !stop.load(Ordering::Relaxed) => {
@@ -304,15 +376,154 @@ impl S3Feed {
         Ok(S3Feed {
             pool,
             lister: Some(lister),
+            ledger,
+            saver,
+            saver_stop,
         })
     }
 }
 
-struct Counts(Handle);
+/// Queues `key` for reading, recording it in flight under its file id.
+fn queue(h: &Handle, ledger: &Ledger, bucket: &str, key: String) -> Option<u64> {
+    let job = Job {
+        bucket: bucket.to_string(),
+        key: key.clone(),
+    };
+    h.push_with(job, |seq| ledger.started(seq, &key))
+}
+
+/// The follow mode's lister: the same walk, again every poll.
+struct Follower<'a> {
+    s3: &'a S3,
+    sel: &'a Selection,
+    pool: &'a Handle,
+    ledger: &'a Ledger,
+    log: &'a Logger,
+    metrics: &'a Metrics,
+    stop: &'a AtomicBool,
+}
+
+impl Follower<'_> {
+    fn run(&self, every: Duration, open_secs: i64) {
+        let floor = self
+            .sel
+            .interval
+            .start
+            .unwrap_or(open_secs - FOLLOW_FROM_BEFORE_OPEN);
+        let mut layout: Option<Layout> = None;
+        let mut failing = false;
+        for round in 0u64.. {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if layout.is_none() || round % DISCOVER_EVERY == 0 {
+                match discover(self.s3, self.sel) {
+                    Ok(l) => layout = Some(l),
+                    Err(e) => self.trouble(&mut failing, &format!("walking the folders: {e}")),
+                }
+            }
+            if let Some(l) = &layout {
+                match self.poll(l, floor) {
+                    Ok(true) => failing = false,
+                    Ok(false) => return,
+                    Err(e) => self.trouble(&mut failing, &e.to_string()),
+                }
+            }
+            Metrics::add(&self.metrics.follow_polls, 1);
+            let until = std::time::Instant::now() + every;
+            while std::time::Instant::now() < until {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50).min(every));
+            }
+        }
+    }
+
+    /// Logs a failed poll once until polls succeed again; the next poll retries.
+    fn trouble(&self, failing: &mut bool, what: &str) {
+        if !*failing && !self.stop.load(Ordering::Relaxed) {
+            self.log.error(&format!(
+                "following s3://{}/{}: {what}; retrying every poll",
+                self.sel.bucket, self.sel.prefix
+            ));
+        }
+        *failing = true;
+    }
+
+    /// One listing of every region folder (or of the plain prefix). False: stopping.
+    fn poll(&self, layout: &Layout, floor: i64) -> Result<bool> {
+        match layout {
+            Layout::Regions(regions) => {
+                for r in regions {
+                    let high = self.ledger.with_progress(|p| p.high_secs(r));
+                    let from = high.map_or(floor, |h| floor.max(h - progress::LOOKBACK_SECS));
+                    let start_after = region_start_after(r, from);
+                    if !self.list(r, start_after.as_deref(), floor)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Layout::Plain(p) => {
+                let start_after = self.ledger.with_progress(|pr| pr.high_under(p));
+                self.list(p, start_after.as_deref(), floor)
+            }
+        }
+    }
+
+    fn list(&self, prefix: &str, start_after: Option<&str>, floor: i64) -> Result<bool> {
+        let since = Interval {
+            start: Some(floor),
+            end: None,
+        };
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.s3.list(
+                &self.sel.bucket,
+                prefix,
+                false,
+                start_after,
+                token.as_deref(),
+            )?;
+            Metrics::add(&self.metrics.follow_keys_listed, page.objects.len() as u64);
+            for o in page.objects {
+                if !wanted_key(&o.key, &since) || !self.ledger.wanted(&o.key) {
+                    continue;
+                }
+                let folder = split_key(&o.key).0;
+                let late = self
+                    .ledger
+                    .with_progress(|p| p.high(folder))
+                    .is_some_and(|h| o.key < h);
+                if late {
+                    Metrics::add(&self.metrics.follow_files_late, 1);
+                }
+                if queue(self.pool, self.ledger, &self.sel.bucket, o.key).is_none() {
+                    return Ok(false);
+                }
+            }
+            match page.next {
+                Some(t) => token = Some(t),
+                None => return Ok(true),
+            }
+        }
+    }
+}
+
+/// The consumer's side: files delivered are recorded (and checkpointed).
+struct Counts {
+    pool: Handle,
+    ledger: Arc<Ledger>,
+}
 
 impl Control for Counts {
     fn total_files(&self) -> Option<u64> {
-        Some(self.0.added())
+        Some(self.pool.added())
+    }
+
+    fn delivered(&self, file: u64) {
+        self.ledger.delivered(file);
     }
 }
 
@@ -326,12 +537,21 @@ impl Feed for S3Feed {
     }
 
     fn control(&self) -> Arc<dyn Control> {
-        Arc::new(Counts(self.pool.handle()))
+        Arc::new(Counts {
+            pool: self.pool.handle(),
+            ledger: self.ledger.clone(),
+        })
     }
 
     fn close(&mut self) {
         self.pool.close();
         if let Some(t) = self.lister.take() {
+            let _ = t.join();
+        }
+        // The last deliveries were recorded before the source closes: save them.
+        self.saver_stop.store(true, Ordering::Relaxed);
+        self.ledger.wake();
+        if let Some(t) = self.saver.take() {
             let _ = t.join();
         }
     }
