@@ -37,6 +37,9 @@ pub const LOOKBACK: Duration = Duration::from_secs(LOOKBACK_SECS as u64);
 pub const MAX_RECENT: usize = 2000;
 /// Folders tracked at most (the least recently updated goes first).
 pub const MAX_FOLDERS: usize = 20_000;
+/// Recent names kept in all folders together (about 100 bytes each): beyond it the
+/// least recently updated folders are forgotten (at worst their last hour is re-read).
+pub const MAX_RECENT_TOTAL: usize = 200_000;
 /// A checkpoint is written at most this often (and on close).
 pub const SAVE_EVERY: Duration = Duration::from_secs(2);
 
@@ -111,6 +114,7 @@ pub struct Progress {
     pub source: String,
     folders: BTreeMap<String, Folder>,
     clock: u64,
+    recent_total: usize,
 }
 
 impl Progress {
@@ -119,6 +123,7 @@ impl Progress {
             source: source.to_string(),
             folders: BTreeMap::new(),
             clock: 0,
+            recent_total: 0,
         }
     }
 
@@ -131,18 +136,27 @@ impl Progress {
         let (folder, name) = split_key(key);
         self.clock += 1;
         if !self.folders.contains_key(folder) && self.folders.len() >= MAX_FOLDERS {
-            let oldest = self
-                .folders
-                .iter()
-                .min_by_key(|(_, f)| f.touched)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                self.folders.remove(&k);
-            }
+            self.forget_oldest_folder();
         }
         let f = self.folders.entry(folder.to_string()).or_default();
         f.touched = self.clock;
+        let before = f.recent.len();
         f.record(name);
+        self.recent_total = self.recent_total + f.recent.len() - before;
+        while self.recent_total > MAX_RECENT_TOTAL && self.folders.len() > 1 {
+            self.forget_oldest_folder();
+        }
+    }
+
+    fn forget_oldest_folder(&mut self) {
+        let oldest = self
+            .folders
+            .iter()
+            .min_by_key(|(_, f)| f.touched)
+            .map(|(k, _)| k.clone());
+        if let Some(f) = oldest.and_then(|k| self.folders.remove(&k)) {
+            self.recent_total -= f.recent.len();
+        }
     }
 
     /// The greatest delivered key in `folder`, if any.
@@ -252,6 +266,7 @@ impl Progress {
                 }
                 true
             });
+            p.recent_total += f.recent.len();
             p.folders.insert(String::from_utf8_lossy(k).into_owned(), f);
             true
         });
@@ -612,6 +627,26 @@ mod tests {
         }
         assert_eq!(q.folder_count(), MAX_FOLDERS);
         assert!(q.delivered(&format!("d{}/x.json", MAX_FOLDERS + 9)));
+        // All folders together: the least recently updated go.
+        let mut r = Progress::new("s");
+        let per = 100;
+        let folders = MAX_RECENT_TOTAL / per + 5;
+        for f in 0..folders {
+            for i in 0..per {
+                let t = 1_700_000_000 + i as i64 / 60 * 60;
+                let k = format!(
+                    "AWSLogs/{f:012}/CloudTrail/r/2023/11/14/{f:012}_CloudTrail_r_{}Z_{i:05}.json.gz",
+                    minute_stamp(t)
+                );
+                r.record(&k);
+            }
+        }
+        assert!(r.recent_total <= MAX_RECENT_TOTAL);
+        assert_eq!(
+            r.recent_total,
+            r.folders.values().map(|f| f.recent.len()).sum::<usize>()
+        );
+        assert!(r.folder_count() < folders);
     }
 
     #[test]
