@@ -24,6 +24,7 @@
 //! per region. What was delivered or is being read is skipped ([`Ledger`]); with a
 //! checkpoint file that state survives a restart, in both modes.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -273,31 +274,44 @@ impl Walker<'_> {
     /// Every wanted key under `prefix`; stops a dated folder past the interval's end.
     fn plain(&mut self, prefix: &str, start_after: Option<&str>) -> Result<bool> {
         let end = self.sel.interval.end_folder();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.s3.list(
-                &self.sel.bucket,
-                prefix,
-                false,
-                start_after,
-                token.as_deref(),
-            )?;
-            for o in page.objects {
-                // Region folders are dated: past the end's day, nothing more is wanted.
-                if let (Some(end), Some(day)) = (&end, o.key.get(prefix.len()..prefix.len() + 11))
-                    && start_after.is_some()
-                    && day > end.as_str()
-                {
-                    return Ok(true);
-                }
-                if wanted_key(&o.key, &self.sel.interval) && !(self.emit)(o) {
-                    return Ok(false);
-                }
+        let (s3, bucket, interval) = (self.s3, &self.sel.bucket, &self.sel.interval);
+        let emit = &mut self.emit;
+        for_each_object(s3, bucket, prefix, start_after, |o| {
+            // Region folders are dated: past the end's day, nothing more is wanted.
+            if let (Some(end), Some(day)) = (&end, o.key.get(prefix.len()..prefix.len() + 11))
+                && start_after.is_some()
+                && day > end.as_str()
+            {
+                return ControlFlow::Break(true);
             }
-            match page.next {
-                Some(t) => token = Some(t),
-                None => return Ok(true),
+            if wanted_key(&o.key, interval) && !(emit)(o) {
+                return ControlFlow::Break(false);
             }
+            ControlFlow::Continue(())
+        })
+    }
+}
+
+/// Every object under `prefix` after `start_after`, page by page, passed to `f` until
+/// it breaks with the value to return (true when the listing ends).
+fn for_each_object(
+    s3: &S3,
+    bucket: &str,
+    prefix: &str,
+    start_after: Option<&str>,
+    mut f: impl FnMut(Object) -> ControlFlow<bool>,
+) -> Result<bool> {
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3.list(bucket, prefix, false, start_after, token.as_deref())?;
+        for o in page.objects {
+            if let ControlFlow::Break(b) = f(o) {
+                return Ok(b);
+            }
+        }
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(true),
         }
     }
 }
@@ -477,37 +491,24 @@ impl Follower<'_> {
             start: Some(floor),
             end: None,
         };
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.s3.list(
-                &self.sel.bucket,
-                prefix,
-                false,
-                start_after,
-                token.as_deref(),
-            )?;
-            Metrics::add(&self.metrics.follow_keys_listed, page.objects.len() as u64);
-            for o in page.objects {
-                if !wanted_key(&o.key, &since) || !self.ledger.wanted(&o.key) {
-                    continue;
-                }
-                let folder = split_key(&o.key).0;
-                let late = self
-                    .ledger
-                    .with_progress(|p| p.high(folder))
-                    .is_some_and(|h| o.key < h);
-                if late {
-                    Metrics::add(&self.metrics.follow_files_late, 1);
-                }
-                if queue(self.pool, self.ledger, &self.sel.bucket, o.key).is_none() {
-                    return Ok(false);
-                }
+        for_each_object(self.s3, &self.sel.bucket, prefix, start_after, |o| {
+            Metrics::add(&self.metrics.follow_keys_listed, 1);
+            if !wanted_key(&o.key, &since) || !self.ledger.wanted(&o.key) {
+                return ControlFlow::Continue(());
             }
-            match page.next {
-                Some(t) => token = Some(t),
-                None => return Ok(true),
+            let folder = split_key(&o.key).0;
+            let late = self
+                .ledger
+                .with_progress(|p| p.high(folder))
+                .is_some_and(|h| o.key < h);
+            if late {
+                Metrics::add(&self.metrics.follow_files_late, 1);
             }
-        }
+            match queue(self.pool, self.ledger, &self.sel.bucket, o.key) {
+                Some(_) => ControlFlow::Continue(()),
+                None => ControlFlow::Break(false),
+            }
+        })
     }
 }
 
