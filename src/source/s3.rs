@@ -12,17 +12,18 @@
 //! (`[prefix/]AWSLogs/[o-org/]account/CloudTrail/region/YYYY/MM/DD/...`), wherever the
 //! user's prefix stops (bucket root, trail prefix, `AWSLogs/`, organisation, account,
 //! `CloudTrail/`), organisation and account folders are walked, `s3AccountList`
-//! restricts the accounts, and `s3Interval` skips whole days before its start (S3's
-//! `start-after`) and every key whose name time is outside it. Digest and Insights
-//! files are never read. Any other prefix is read as a plain key prefix.
+//! restricts the accounts; each region folder is then listed from the start of
+//! `s3Interval` (S3's `start-after`, to the minute) and every key whose name time is
+//! outside it is skipped. Digest and Insights files are never read. Any other prefix
+//! is read as a plain key prefix.
 //!
-//! Follow mode (`s3PollInterval`) runs the listing again every poll: the folder walk
-//! finds the region folders (again every [`DISCOVER_EVERY`] polls, for accounts and
-//! regions that appear later), and each poll lists every region folder once, from
-//! [`progress::LOOKBACK`] before its newest delivered file (S3's `start-after`), so
-//! new files, new day folders and files delivered late all show up in one request
-//! per region. What was delivered or is being read is skipped ([`Ledger`]); with a
-//! checkpoint file that state survives a restart, in both modes.
+//! Follow mode (`s3PollInterval`) is the same lister run again every poll: the folder
+//! walk (again every [`DISCOVER_EVERY`] polls, for accounts and regions that appear
+//! later), then one listing of every region folder, from [`progress::LOOKBACK`] before
+//! its newest delivered file, so new files, new day folders and files delivered late
+//! all show up in one request per region. What was delivered or is being read is
+//! skipped ([`Ledger`]); with a checkpoint file that state survives a restart, in both
+//! modes.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -134,73 +135,52 @@ fn classify(prefix: &str) -> Level {
     }
 }
 
-/// Walks the selection in key order, passing each wanted object to `emit` (which
-/// returns false to stop).
-pub fn walk(s3: &S3, sel: &Selection, emit: &mut dyn FnMut(Object) -> bool) -> Result<()> {
-    let w = Walker {
-        s3,
-        sel,
-        emit,
-        regions: None,
-    };
-    w.run().map(|_| ())
-}
-
-/// What a follow poll lists: the region folders of the CloudTrail layout, or one
-/// plain prefix.
+/// Where the selection's files are: the region folders of the CloudTrail layout, or
+/// one plain prefix. A listing (once, or every poll) reads them in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     Regions(Vec<String>),
     Plain(String),
 }
 
-/// The folder walk without the listing of objects: where the selection's files are.
+/// The folder walk (organisations, accounts, `CloudTrail/`, regions), in key order.
 pub fn discover(s3: &S3, sel: &Selection) -> Result<Layout> {
-    let w = Walker {
+    let mut w = Walker {
         s3,
         sel,
-        emit: &mut |_| true,
-        regions: Some(Vec::new()),
+        regions: Vec::new(),
     };
-    w.run()
+    let plain = match classify(&sel.prefix) {
+        Level::Logs(p) => w.logs(&p).map(|()| None),
+        Level::Account(p) => w.trail(&format!("{p}CloudTrail/")).map(|()| None),
+        Level::Trail(p) => w.trail(&p).map(|()| None),
+        Level::Other => {
+            // Is there an AWSLogs/ folder right under the prefix?
+            let folder = with_slash(&sel.prefix);
+            let logs = format!("{folder}AWSLogs/");
+            let page = s3.list(&sel.bucket, &folder, true, None, None)?;
+            let has_logs =
+                page.prefixes.contains(&logs) || w.any_prefix(&folder, &logs, page.next)?;
+            if has_logs {
+                w.logs(&logs).map(|()| None)
+            } else {
+                Ok(Some(sel.prefix.clone()))
+            }
+        }
+    }?;
+    Ok(match plain {
+        Some(p) => Layout::Plain(p),
+        None => Layout::Regions(w.regions),
+    })
 }
 
 struct Walker<'a> {
     s3: &'a S3,
     sel: &'a Selection,
-    emit: &'a mut dyn FnMut(Object) -> bool,
-    /// Discovery: region folders are collected, not listed.
-    regions: Option<Vec<String>>,
+    regions: Vec<String>,
 }
 
 impl Walker<'_> {
-    fn run(mut self) -> Result<Layout> {
-        let plain = match classify(&self.sel.prefix) {
-            Level::Logs(p) => self.logs(&p).map(|_| None),
-            Level::Account(p) => self.trail(&format!("{p}CloudTrail/")).map(|_| None),
-            Level::Trail(p) => self.trail(&p).map(|_| None),
-            Level::Other => {
-                // Is there an AWSLogs/ folder right under the prefix?
-                let folder = with_slash(&self.sel.prefix);
-                let logs = format!("{folder}AWSLogs/");
-                let page = self.s3.list(&self.sel.bucket, &folder, true, None, None)?;
-                let has_logs =
-                    page.prefixes.contains(&logs) || self.any_prefix(&folder, &logs, page.next)?;
-                if has_logs {
-                    self.logs(&logs).map(|_| None)
-                } else if self.regions.is_some() {
-                    Ok(Some(self.sel.prefix.clone()))
-                } else {
-                    self.plain(&self.sel.prefix.clone(), None).map(|_| None)
-                }
-            }
-        }?;
-        Ok(match plain {
-            Some(p) => Layout::Plain(p),
-            None => Layout::Regions(self.regions.unwrap_or_default()),
-        })
-    }
-
     /// Whether a later page of a delimiter listing has `want` among its prefixes.
     fn any_prefix(&self, folder: &str, want: &str, mut token: Option<String>) -> Result<bool> {
         while let Some(t) = token {
@@ -232,63 +212,26 @@ impl Walker<'_> {
     }
 
     /// `AWSLogs/` or an organisation folder: its accounts (and organisations).
-    fn logs(&mut self, prefix: &str) -> Result<bool> {
+    fn logs(&mut self, prefix: &str) -> Result<()> {
         for f in self.folders(prefix)? {
             let name = f[prefix.len()..].trim_end_matches('/').to_string();
-            let go_on = if is_account(&name) {
+            if is_account(&name) {
                 if !self.sel.accounts.is_empty() && !self.sel.accounts.contains(&name) {
                     continue;
                 }
-                self.trail(&format!("{f}CloudTrail/"))?
+                self.trail(&format!("{f}CloudTrail/"))?;
             } else if is_org(&name) {
-                self.logs(&f)?
-            } else {
-                true
-            };
-            if !go_on {
-                return Ok(false);
+                self.logs(&f)?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// An account's `CloudTrail/` folder: its region folders, day by day.
-    fn trail(&mut self, prefix: &str) -> Result<bool> {
-        for region in self.folders(prefix)? {
-            if let Some(found) = &mut self.regions {
-                found.push(region);
-                continue;
-            }
-            let start_after = self
-                .sel
-                .interval
-                .start_folder()
-                .map(|d| format!("{region}{d}"));
-            if !self.plain(&region, start_after.as_deref())? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Every wanted key under `prefix`; stops a dated folder past the interval's end.
-    fn plain(&mut self, prefix: &str, start_after: Option<&str>) -> Result<bool> {
-        let end = self.sel.interval.end_folder();
-        let (s3, bucket, interval) = (self.s3, &self.sel.bucket, &self.sel.interval);
-        let emit = &mut self.emit;
-        for_each_object(s3, bucket, prefix, start_after, |o| {
-            // Region folders are dated: past the end's day, nothing more is wanted.
-            if let (Some(end), Some(day)) = (&end, o.key.get(prefix.len()..prefix.len() + 11))
-                && start_after.is_some()
-                && day > end.as_str()
-            {
-                return ControlFlow::Break(true);
-            }
-            if wanted_key(&o.key, interval) && !(emit)(o) {
-                return ControlFlow::Break(false);
-            }
-            ControlFlow::Continue(())
-        })
+    /// An account's `CloudTrail/` folder: its region folders.
+    fn trail(&mut self, prefix: &str) -> Result<()> {
+        let found = self.folders(prefix)?;
+        self.regions.extend(found);
+        Ok(())
     }
 }
 
@@ -356,35 +299,32 @@ impl S3Feed {
         let lister = std::thread::Builder::new()
             .name("cloudtrail-s3-list".into())
             .spawn(move || {
-                if let Some(every) = follow {
-                    let f = Follower {
-                        s3: &s3,
-                        sel: &sel,
-                        pool: &h,
-                        ledger: &led,
-                        log: &log,
-                        metrics: &metrics,
-                        stop: &stop,
-                    };
-                    f.run(every, crate::time::now_ns() as i64 / 1_000_000_000);
-                    h.finish(None);
-                    return;
-                }
-                let bucket = sel.bucket.clone();
-                let result = walk(&s3, &sel, &mut |o| {
-                    !led.wanted(&o.key) || queue(&h, &led, &bucket, o.key).is_some()
-                });
-                let error = match result {
-                    Err(e) if !stop.load(Ordering::Relaxed) => {
-                        log.error(&format!(
-                            "listing s3://{}/{} failed: {e}",
-                            sel.bucket, sel.prefix
-                        ));
-                        Some(e.to_string())
-                    }
-                    _ => None,
+                let lister = Lister {
+                    s3: &s3,
+                    sel: &sel,
+                    pool: &h,
+                    ledger: &led,
+                    log: &log,
+                    metrics: &metrics,
+                    stop: &stop,
                 };
-                h.finish(error);
+                let error = match follow {
+                    Some(every) => {
+                        lister.follow(every, crate::time::now_ns() as i64 / 1_000_000_000);
+                        None
+                    }
+                    None => lister
+                        .once()
+                        .err()
+                        .filter(|_| !stop.load(Ordering::Relaxed)),
+                };
+                if let Some(e) = &error {
+                    log.error(&format!(
+                        "listing s3://{}/{} failed: {e}",
+                        sel.bucket, sel.prefix
+                    ));
+                }
+                h.finish(error.map(|e| e.to_string()));
             })
             .map_err(|e| Error::new(format!("cannot start the S3 lister: {e}")))?;
         Ok(S3Feed {
@@ -406,8 +346,11 @@ fn queue(h: &Handle, ledger: &Ledger, bucket: &str, key: String) -> Option<u64> 
     h.push_with(job, |seq| ledger.started(seq, &key))
 }
 
-/// The follow mode's lister: the same walk, again every poll.
-struct Follower<'a> {
+/// The lister: the folder walk, then one listing of every region folder (or of the
+/// plain prefix) — once, or in follow mode again every poll. Each region folder is
+/// listed from a minute on (S3's `start-after`): the start of `s3Interval`, or one
+/// look-back before the newest file delivered there, whichever is later.
+struct Lister<'a> {
     s3: &'a S3,
     sel: &'a Selection,
     pool: &'a Handle,
@@ -417,8 +360,15 @@ struct Follower<'a> {
     stop: &'a AtomicBool,
 }
 
-impl Follower<'_> {
-    fn run(&self, every: Duration, open_secs: i64) {
+impl Lister<'_> {
+    /// One-shot: everything selected (less what a checkpoint says was delivered).
+    fn once(&self) -> Result<()> {
+        let layout = discover(self.s3, self.sel)?;
+        self.poll(&layout, self.sel.interval.start, false)
+            .map(|_| ())
+    }
+
+    fn follow(&self, every: Duration, open_secs: i64) {
         let floor = self
             .sel
             .interval
@@ -437,7 +387,7 @@ impl Follower<'_> {
                 }
             }
             if let Some(l) = &layout {
-                match self.poll(l, floor) {
+                match self.poll(l, Some(floor), true) {
                     Ok(true) => failing = false,
                     Ok(false) => return,
                     Err(e) => self.trouble(&mut failing, &e.to_string()),
@@ -465,15 +415,23 @@ impl Follower<'_> {
         *failing = true;
     }
 
-    /// One listing of every region folder (or of the plain prefix). False: stopping.
-    fn poll(&self, layout: &Layout, floor: i64) -> Result<bool> {
+    /// One listing of the layout, files from `floor` on. False: stopping.
+    fn poll(&self, layout: &Layout, floor: Option<i64>, following: bool) -> Result<bool> {
         match layout {
             Layout::Regions(regions) => {
                 for r in regions {
-                    let high = self.ledger.with_progress(|p| p.high_secs(r));
-                    let from = high.map_or(floor, |h| floor.max(h - progress::LOOKBACK_SECS));
-                    let start_after = region_start_after(r, from);
-                    if !self.list(r, start_after.as_deref(), floor)? {
+                    // Files older than the look-back before the newest delivered one
+                    // count as delivered: no need to list them.
+                    let delivered_to = self
+                        .ledger
+                        .with_progress(|p| p.high_secs(r))
+                        .map(|h| h - progress::LOOKBACK_SECS);
+                    let from = match (floor, delivered_to) {
+                        (Some(f), Some(d)) => Some(f.max(d)),
+                        (f, d) => f.or(d),
+                    };
+                    let start_after = from.and_then(|t| region_start_after(r, t));
+                    if !self.list(r, start_after.as_deref(), floor, true, following)? {
                         return Ok(false);
                     }
                 }
@@ -481,28 +439,47 @@ impl Follower<'_> {
             }
             Layout::Plain(p) => {
                 let start_after = self.ledger.with_progress(|pr| pr.high_under(p));
-                self.list(p, start_after.as_deref(), floor)
+                self.list(p, start_after.as_deref(), floor, false, following)
             }
         }
     }
 
-    fn list(&self, prefix: &str, start_after: Option<&str>, floor: i64) -> Result<bool> {
-        let since = Interval {
-            start: Some(floor),
-            end: None,
+    /// Queues the wanted keys under `prefix`; in a (dated) region folder, stops past
+    /// the day of the interval's end.
+    fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        floor: Option<i64>,
+        dated: bool,
+        following: bool,
+    ) -> Result<bool> {
+        let window = Interval {
+            start: floor,
+            end: self.sel.interval.end,
         };
+        let end_day = self.sel.interval.end_folder().filter(|_| dated);
         for_each_object(self.s3, &self.sel.bucket, prefix, start_after, |o| {
-            Metrics::add(&self.metrics.follow_keys_listed, 1);
-            if !wanted_key(&o.key, &since) || !self.ledger.wanted(&o.key) {
+            if let (Some(end), Some(day)) = (&end_day, o.key.get(prefix.len()..prefix.len() + 11))
+                && day > end.as_str()
+            {
+                return ControlFlow::Break(true);
+            }
+            if following {
+                Metrics::add(&self.metrics.follow_keys_listed, 1);
+            }
+            if !wanted_key(&o.key, &window) || !self.ledger.wanted(&o.key) {
                 return ControlFlow::Continue(());
             }
-            let folder = split_key(&o.key).0;
-            let late = self
-                .ledger
-                .with_progress(|p| p.high(folder))
-                .is_some_and(|h| o.key < h);
-            if late {
-                Metrics::add(&self.metrics.follow_files_late, 1);
+            if following {
+                let folder = split_key(&o.key).0;
+                let late = self
+                    .ledger
+                    .with_progress(|p| p.high(folder))
+                    .is_some_and(|h| o.key < h);
+                if late {
+                    Metrics::add(&self.metrics.follow_files_late, 1);
+                }
             }
             match queue(self.pool, self.ledger, &self.sel.bucket, o.key) {
                 Some(_) => ControlFlow::Continue(()),
