@@ -145,12 +145,32 @@ pub enum Layout {
 
 /// The folder walk (organisations, accounts, `CloudTrail/`, regions), in key order.
 pub fn discover(s3: &S3, sel: &Selection) -> Result<Layout> {
+    let mut regions = Vec::new();
+    let plain = walk_regions(s3, sel, &mut |r| {
+        regions.push(r);
+        Ok(true)
+    })?;
+    Ok(match plain {
+        Some(p) => Layout::Plain(p),
+        None => Layout::Regions(regions),
+    })
+}
+
+/// The folder walk, passing each region folder to `on_region` as soon as it is found
+/// (false: stop). Returns the plain prefix when the selection is not in the CloudTrail
+/// layout.
+fn walk_regions(
+    s3: &S3,
+    sel: &Selection,
+    on_region: &mut dyn FnMut(String) -> Result<bool>,
+) -> Result<Option<String>> {
     let mut w = Walker {
         s3,
         sel,
-        regions: Vec::new(),
+        on_region,
+        going: true,
     };
-    let plain = match classify(&sel.prefix) {
+    match classify(&sel.prefix) {
         Level::Logs(p) => w.logs(&p).map(|()| None),
         Level::Account(p) => w.trail(&format!("{p}CloudTrail/")).map(|()| None),
         Level::Trail(p) => w.trail(&p).map(|()| None),
@@ -167,17 +187,15 @@ pub fn discover(s3: &S3, sel: &Selection) -> Result<Layout> {
                 Ok(Some(sel.prefix.clone()))
             }
         }
-    }?;
-    Ok(match plain {
-        Some(p) => Layout::Plain(p),
-        None => Layout::Regions(w.regions),
-    })
+    }
 }
 
 struct Walker<'a> {
     s3: &'a S3,
     sel: &'a Selection,
-    regions: Vec<String>,
+    on_region: &'a mut dyn FnMut(String) -> Result<bool>,
+    /// False once `on_region` asked to stop.
+    going: bool,
 }
 
 impl Walker<'_> {
@@ -214,6 +232,9 @@ impl Walker<'_> {
     /// `AWSLogs/` or an organisation folder: its accounts (and organisations).
     fn logs(&mut self, prefix: &str) -> Result<()> {
         for f in self.folders(prefix)? {
+            if !self.going {
+                break;
+            }
             let name = f[prefix.len()..].trim_end_matches('/').to_string();
             if is_account(&name) {
                 if !self.sel.accounts.is_empty() && !self.sel.accounts.contains(&name) {
@@ -229,8 +250,12 @@ impl Walker<'_> {
 
     /// An account's `CloudTrail/` folder: its region folders.
     fn trail(&mut self, prefix: &str) -> Result<()> {
-        let found = self.folders(prefix)?;
-        self.regions.extend(found);
+        for r in self.folders(prefix)? {
+            if !self.going || !(self.on_region)(r)? {
+                self.going = false;
+                break;
+            }
+        }
         Ok(())
     }
 }
@@ -361,11 +386,17 @@ struct Lister<'a> {
 }
 
 impl Lister<'_> {
-    /// One-shot: everything selected (less what a checkpoint says was delivered).
+    /// One-shot: everything selected (less what a checkpoint says was delivered),
+    /// each region folder listed as soon as the walk finds it.
     fn once(&self) -> Result<()> {
-        let layout = discover(self.s3, self.sel)?;
-        self.poll(&layout, self.sel.interval.start, false)
-            .map(|_| ())
+        let floor = self.sel.interval.start;
+        let plain = walk_regions(self.s3, self.sel, &mut |r| {
+            self.poll(&Layout::Regions(vec![r]), floor, false)
+        })?;
+        if let Some(p) = plain {
+            self.poll(&Layout::Plain(p), floor, false)?;
+        }
+        Ok(())
     }
 
     fn follow(&self, every: Duration, open_secs: i64) {
