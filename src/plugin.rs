@@ -38,7 +38,11 @@ use crate::metrics::{Metrics, NAMES, monotonic};
 /// extract input, which this plugin reads (Falco 0.41 and later).
 pub const REQUIRED_API_VERSION: &CStr = c"3.11.0";
 pub const NAME: &CStr = c"cloudtrail";
-pub const VERSION: &CStr = c"0.18.0";
+pub const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version has a NUL byte"),
+    };
 pub const DESCRIPTION: &CStr =
     c"reads cloudtrail JSON data saved to file in the directory specified in the settings";
 pub const CONTACT: &CStr = c"github.com/falcosecurity/plugins/";

@@ -31,7 +31,11 @@ const NAME: &CStr = c"json";
 /// Falco accepts a plugin for a rules file's `required_plugin_versions` entry when the
 /// major versions are equal and the plugin's is not older: 0.8.0 satisfies upstream's
 /// `json 0.7.0`.
-const VERSION: &CStr = c"0.8.0";
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version has a NUL byte"),
+    };
 const DESCRIPTION: &CStr = c"implements extracting arbitrary fields from inputs formatted as JSON";
 const CONTACT: &CStr =
     c"github.com/falcosecurity/plugins/ (Rust port: the cloudtrail plugin's repository)";
