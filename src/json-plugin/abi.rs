@@ -74,7 +74,8 @@ struct State {
     ex: Extractor,
     /// Answers of the current call, NUL-terminated, back to back.
     text: Vec<u8>,
-    ends: Vec<usize>,
+    /// Where each field's answer starts in `text` (`None`: no value).
+    starts: Vec<Option<usize>>,
     ptrs: Vec<*const c_char>,
 }
 
@@ -151,7 +152,7 @@ pub unsafe extern "C" fn plugin_init(
             state: UnsafeCell::new(State {
                 ex: Extractor::default(),
                 text: Vec::new(),
-                ends: Vec::new(),
+                starts: Vec::new(),
                 ptrs: Vec::new(),
             }),
         })
@@ -309,7 +310,7 @@ fn extract_into(
     args: &[Option<&CStr>],
 ) -> ss_plugin_rc {
     st.text.clear();
-    st.ends.clear();
+    st.starts.clear();
     for (f, arg) in fields.iter().zip(args) {
         let Some(&kind) = FIELD_KINDS.get(f.field_id as usize) else {
             return ss_plugin_rc_SS_PLUGIN_FAILURE;
@@ -319,26 +320,23 @@ fn extract_into(
         if st.ex.extract(evtnum, ts, payload, kind, arg, &mut st.text) {
             // An interior NUL ends the string for the host, as it does upstream.
             st.text.push(0);
-            st.ends.push(st.text.len());
+            st.starts.push(Some(start));
         } else {
             st.text.truncate(start);
-            st.ends.push(usize::MAX);
+            st.starts.push(None);
         }
     }
     // Pointers are taken once all answers are written (the buffer no longer moves).
+    let text = &st.text;
     st.ptrs.clear();
-    let mut start = 0;
-    for &end in &st.ends {
-        if end == usize::MAX {
-            st.ptrs.push(ptr::null());
-        } else {
-            st.ptrs.push(st.text[start..].as_ptr().cast());
-            start = end;
-        }
-    }
-    for (i, f) in fields.iter_mut().enumerate() {
-        if !st.ptrs[i].is_null() {
-            f.res.str_ = &mut st.ptrs[i];
+    st.ptrs.extend(
+        st.starts
+            .iter()
+            .map(|s| s.map_or(ptr::null(), |s| text[s..].as_ptr().cast())),
+    );
+    for (f, p) in fields.iter_mut().zip(st.ptrs.iter_mut()) {
+        if !p.is_null() {
+            f.res.str_ = p;
             f.res_len = 1;
         }
     }

@@ -21,9 +21,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::progress::{Ledger, split_key};
+use super::progress::Ledger;
 use super::split::Splitter;
-use super::{Chunk, Control, Feed, Recv, stream_file};
+use super::{Chunk, Control, Feed, Recv, pause, stream_file};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -48,8 +48,7 @@ pub fn list_files(path: &str) -> Result<Vec<PathBuf>> {
     if !meta.is_dir() {
         return Ok(vec![root.to_path_buf()]);
     }
-    let mut files = Vec::new();
-    walk(root, &mut files);
+    let files = list_dir(root);
     if files.is_empty() {
         return Err(Error::new(format!(
             "cloudtrail plugin error: no json files found in {path} (looked for *.json, *.json.gz, *.jsonl, *.jsonl.gz)"
@@ -189,10 +188,6 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-
     fn run(&mut self, plan: Plan) {
         let root = plan.root.as_deref();
         let mut files = plan.files;
@@ -206,10 +201,7 @@ impl Reader<'_> {
                 if plan.follow.is_some() && recently_modified(&path) {
                     continue;
                 }
-                let late = ledger
-                    .with_progress(|p| p.high(split_key(&key).0))
-                    .is_some_and(|h| key < h);
-                if late && plan.follow.is_some() {
+                if plan.follow.is_some() && ledger.with_progress(|p| p.is_late(&key)) {
                     Metrics::add(&self.metrics.follow_files_late, 1);
                 }
                 let id = self.next;
@@ -224,55 +216,17 @@ impl Reader<'_> {
                 return;
             };
             Metrics::add(&self.metrics.follow_polls, 1);
-            let until = std::time::Instant::now() + every;
-            while std::time::Instant::now() < until {
-                if self.stopping() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50).min(every));
+            if !pause(self.stop, every) {
+                return;
             }
-            files = Vec::new();
-            walk(root, &mut files);
+            files = list_dir(root);
         }
     }
 
     /// Streams one file as file `i`; false when the consumer is gone.
     fn read_file(&mut self, i: u64, path: &Path) -> bool {
-        let (tx, stop, back) = (self.tx, self.stop, self.back);
+        let (tx, stop) = (self.tx, self.stop);
         let mut send = |c: Chunk| !stop.load(Ordering::Relaxed) && tx.send(c).is_ok();
-        let splitter = &mut self.splitter;
-        let max_decompressed = self.max_decompressed;
-        let metrics = self.metrics;
-        read_one(
-            i,
-            path,
-            splitter,
-            max_decompressed,
-            metrics,
-            &mut send,
-            back,
-        )
-    }
-}
-
-fn recently_modified(path: &Path) -> bool {
-    fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < SETTLE)
-}
-
-fn read_one(
-    i: u64,
-    path: &Path,
-    splitter: &mut Splitter,
-    max_decompressed: u64,
-    metrics: &Metrics,
-    send: &mut dyn FnMut(Chunk) -> bool,
-    back: &Receiver<Vec<u8>>,
-) -> bool {
-    {
         let name = path.display().to_string();
         if !send(Chunk::Start {
             file: i,
@@ -292,15 +246,30 @@ fn read_one(
             }
         };
         let meta_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let back = self.back;
         let mut spare = || back.try_recv().ok();
-        let (totals, alive) = stream_file(f, max_decompressed, splitter, send, &mut spare);
+        let (totals, alive) = stream_file(
+            f,
+            self.max_decompressed,
+            &mut self.splitter,
+            &mut send,
+            &mut spare,
+        );
         if !alive {
             return false;
         }
-        Metrics::add(&metrics.bytes_read, meta_len);
-        Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
+        Metrics::add(&self.metrics.bytes_read, meta_len);
+        Metrics::add(&self.metrics.bytes_decompressed, totals.decompressed);
         true
     }
+}
+
+fn recently_modified(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < SETTLE)
 }
 
 impl Feed for LocalFeed {

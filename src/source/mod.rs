@@ -79,6 +79,19 @@ pub trait Control: Send + Sync {
     fn delivered(&self, _file: u64) {}
 }
 
+/// Waits `d` between follow-mode polls, waking every 50 ms to notice `stop`; false when
+/// the source is stopping.
+pub fn pause(stop: &std::sync::atomic::AtomicBool, d: Duration) -> bool {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(d));
+    }
+    !stop.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Streams one file's bytes (gzip or not) as `Records` chunks and a final `End`,
 /// through `send` (false: the consumer is gone). Returns the totals and whether the
 /// consumer is still there.

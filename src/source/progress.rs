@@ -67,7 +67,7 @@ fn name_secs(name: &str) -> Option<i64> {
     key_stamp(name).and_then(|s| stamp_secs(&s))
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Folder {
     high: String,
     recent: BTreeSet<String>,
@@ -108,7 +108,7 @@ impl Folder {
 }
 
 /// What was delivered, per folder, for one source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Progress {
     /// What the state belongs to (`s3://bucket/prefix`, `dir:/path`).
     pub source: String,
@@ -159,10 +159,13 @@ impl Progress {
         }
     }
 
-    /// The greatest delivered key in `folder`, if any.
-    pub fn high(&self, folder: &str) -> Option<String> {
-        let f = self.folders.get(folder)?;
-        (!f.high.is_empty()).then(|| format!("{folder}{}", f.high))
+    /// Whether `key` sorts before a file already delivered in its folder: CloudTrail
+    /// delivered it late.
+    pub fn is_late(&self, key: &str) -> bool {
+        let (folder, name) = split_key(key);
+        self.folders
+            .get(folder)
+            .is_some_and(|f| name < f.high.as_str())
     }
 
     /// The name time (seconds) of the newest file delivered in `folder`.
@@ -372,11 +375,6 @@ impl Ledger {
             g.progress.record(&key);
             g.dirty = true;
         }
-    }
-
-    /// A snapshot of the delivered state.
-    pub fn progress(&self) -> Progress {
-        self.lock_state().progress.clone()
     }
 
     /// Reads `f` on the delivered state.

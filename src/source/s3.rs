@@ -32,8 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::pool::{Handle, Job, Options, Pool};
-use super::progress::{self, Ledger, region_start_after, split_key};
-use super::{Control, Feed, Recv};
+use super::progress::{self, Ledger, region_start_after};
+use super::{Control, Feed, Recv, pause};
 use crate::aws::s3::{Object, S3};
 use crate::error::{Error, Result};
 use crate::interval::Interval;
@@ -390,9 +390,7 @@ impl Lister<'_> {
     /// each region folder listed as soon as the walk finds it.
     fn once(&self) -> Result<()> {
         let floor = self.sel.interval.start;
-        let plain = walk_regions(self.s3, self.sel, &mut |r| {
-            self.poll(&Layout::Regions(vec![r]), floor, false)
-        })?;
+        let plain = walk_regions(self.s3, self.sel, &mut |r| self.region(&r, floor, false))?;
         if let Some(p) = plain {
             self.poll(&Layout::Plain(p), floor, false)?;
         }
@@ -425,12 +423,8 @@ impl Lister<'_> {
                 }
             }
             Metrics::add(&self.metrics.follow_polls, 1);
-            let until = std::time::Instant::now() + every;
-            while std::time::Instant::now() < until {
-                if self.stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50).min(every));
+            if !pause(self.stop, every) {
+                return;
             }
         }
     }
@@ -451,18 +445,7 @@ impl Lister<'_> {
         match layout {
             Layout::Regions(regions) => {
                 for r in regions {
-                    // Files older than the look-back before the newest delivered one
-                    // count as delivered: no need to list them.
-                    let delivered_to = self
-                        .ledger
-                        .with_progress(|p| p.high_secs(r))
-                        .map(|h| h - progress::LOOKBACK_SECS);
-                    let from = match (floor, delivered_to) {
-                        (Some(f), Some(d)) => Some(f.max(d)),
-                        (f, d) => f.or(d),
-                    };
-                    let start_after = from.and_then(|t| region_start_after(r, t));
-                    if !self.list(r, start_after.as_deref(), floor, true, following)? {
+                    if !self.region(r, floor, following)? {
                         return Ok(false);
                     }
                 }
@@ -473,6 +456,21 @@ impl Lister<'_> {
                 self.list(p, start_after.as_deref(), floor, false, following)
             }
         }
+    }
+
+    /// One listing of region folder `r`. Files older than the look-back before the
+    /// newest one delivered there count as delivered: the listing starts after them.
+    fn region(&self, r: &str, floor: Option<i64>, following: bool) -> Result<bool> {
+        let delivered_to = self
+            .ledger
+            .with_progress(|p| p.high_secs(r))
+            .map(|h| h - progress::LOOKBACK_SECS);
+        let from = match (floor, delivered_to) {
+            (Some(f), Some(d)) => Some(f.max(d)),
+            (f, d) => f.or(d),
+        };
+        let start_after = from.and_then(|t| region_start_after(r, t));
+        self.list(r, start_after.as_deref(), floor, true, following)
     }
 
     /// Queues the wanted keys under `prefix`; in a (dated) region folder, stops past
@@ -502,15 +500,8 @@ impl Lister<'_> {
             if !wanted_key(&o.key, &window) || !self.ledger.wanted(&o.key) {
                 return ControlFlow::Continue(());
             }
-            if following {
-                let folder = split_key(&o.key).0;
-                let late = self
-                    .ledger
-                    .with_progress(|p| p.high(folder))
-                    .is_some_and(|h| o.key < h);
-                if late {
-                    Metrics::add(&self.metrics.follow_files_late, 1);
-                }
+            if following && self.ledger.with_progress(|p| p.is_late(&o.key)) {
+                Metrics::add(&self.metrics.follow_files_late, 1);
             }
             match queue(self.pool, self.ledger, &self.sel.bucket, o.key) {
                 Some(_) => ControlFlow::Continue(()),
