@@ -40,6 +40,32 @@ pub enum Status {
     Eof,
 }
 
+/// The file marks handed on so far.
+#[derive(Default)]
+struct Files {
+    /// Files started (for progress).
+    started: u64,
+    /// Files ended: a file is open while fewer ended than started.
+    ended: u64,
+    /// Files whose last event went out in the current batch.
+    finished: Vec<u64>,
+}
+
+impl Files {
+    fn apply(&mut self, mark: Mark) {
+        match mark {
+            Mark::Started(_) => self.started += 1,
+            Mark::Finished(f) => {
+                self.ended += 1;
+                self.finished.push(f);
+            }
+        }
+    }
+}
+
+/// How long closing waits for the end mark of a file whose events all went out.
+const CLOSE_WAIT_FOR_END: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub struct Instance {
     rx: Option<Receiver<Prepared>>,
     recycle: Option<SyncSender<Recycled>>,
@@ -54,9 +80,7 @@ pub struct Instance {
     mark_cursor: usize,
     /// The current batch: (live block, offset) of each event.
     batch: Vec<(usize, usize)>,
-    files_started: u64,
-    /// Files whose last event went out in the current batch.
-    finished: Vec<u64>,
+    files: Files,
     done: bool,
     failed: Option<String>,
     metrics: Arc<Metrics>,
@@ -100,8 +124,7 @@ impl Instance {
             cursor: 0,
             mark_cursor: 0,
             batch: Vec::new(),
-            files_started: 0,
-            finished: Vec::new(),
+            files: Files::default(),
             done: false,
             failed: None,
             metrics,
@@ -133,15 +156,15 @@ impl Instance {
 
     /// Upstream's progress: files started over files known, as a fraction and text.
     pub fn progress(&self) -> (f64, String) {
-        let total = self.control.total_files().unwrap_or(self.files_started);
-        let pd = self.files_started as f64 / total as f64;
+        let total = self.control.total_files().unwrap_or(self.files.started);
+        let pd = self.files.started as f64 / total as f64;
         let text = if pd.is_nan() {
-            format!("NaN% - {}/{} files", self.files_started, total)
+            format!("NaN% - {}/{} files", self.files.started, total)
         } else {
             format!(
                 "{:.2}% - {}/{} files",
                 pd * 100.0,
-                self.files_started,
+                self.files.started,
                 total
             )
         };
@@ -151,7 +174,7 @@ impl Instance {
     /// The previous batch reached Falco: report finished files, release memory.
     fn settle_previous(&mut self, ex: &mut Extractor) {
         self.discarded = false;
-        for f in self.finished.drain(..) {
+        for f in self.files.finished.drain(..) {
             self.control.delivered(f);
         }
         let indexes = ex.take_batch();
@@ -240,10 +263,7 @@ impl Instance {
                 if pos > self.cursor {
                     break;
                 }
-                match mark {
-                    Mark::Started(_) => self.files_started += 1,
-                    Mark::Finished(f) => self.finished.push(f),
-                }
+                self.files.apply(mark);
                 self.mark_cursor += 1;
                 progressed = true;
             }
@@ -268,33 +288,37 @@ impl Instance {
     /// The current batch did not reach its destination: closing must not count its
     /// files as delivered.
     pub fn discard_batch(&mut self) {
-        self.finished.clear();
+        self.files.finished.clear();
         self.discarded = true;
     }
 
     /// On close, after a delivered batch: files whose end follows the last event
     /// handed out, with no other event in between, went out whole even though their
     /// end mark was not reached (the batch was full, or the mark sits in a block
-    /// still waiting in the channel). Counting them spares their SQS messages a
-    /// redelivery.
+    /// still waiting in the channel or still being prepared). Counting them spares
+    /// their SQS messages a redelivery and their checkpoint entries a re-read. While a
+    /// file is open, the next block is awaited for at most [`CLOSE_WAIT_FOR_END`].
     fn finish_trailing(&mut self) {
+        let deadline = std::time::Instant::now() + CLOSE_WAIT_FOR_END;
         loop {
             if let Some(block) = self.live.last() {
                 while let Some(&(pos, mark)) = block.marks.get(self.mark_cursor) {
                     if pos > self.cursor {
                         return;
                     }
-                    if let Mark::Finished(f) = mark {
-                        self.finished.push(f);
-                    }
+                    self.files.apply(mark);
                     self.mark_cursor += 1;
                 }
                 if self.cursor < block.offsets.len() {
                     return;
                 }
             }
-            // Exhausted: look at the next prepared block, without waiting.
-            let Some(Ok(Prepared::Block(b))) = self.rx.as_ref().map(Receiver::try_recv) else {
+            if self.files.ended >= self.files.started {
+                return;
+            }
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            let Some(Ok(Prepared::Block(b))) = self.rx.as_ref().map(|rx| rx.recv_timeout(wait))
+            else {
                 return;
             };
             self.live.push(b);
@@ -309,9 +333,10 @@ impl Instance {
         if !self.discarded {
             self.finish_trailing();
         }
-        for f in self.finished.drain(..) {
+        for f in self.files.finished.drain(..) {
             self.control.delivered(f);
         }
+        self.control.closed();
         self.stop.store(true, Ordering::Relaxed);
         // Dropping the receivers unblocks a preparation thread waiting to send.
         self.rx = None;

@@ -121,6 +121,10 @@ impl Control for Counts {
     fn delivered(&self, file: u64) {
         self.ledger.delivered(file);
     }
+
+    fn closed(&self) {
+        self.ledger.save();
+    }
 }
 
 /// The ledger key of a file: its path below the root, with `/` separators.

@@ -77,6 +77,11 @@ pub trait Control: Send + Sync {
     fn total_files(&self) -> Option<u64>;
     /// Every event of `file` has reached Falco.
     fn delivered(&self, _file: u64) {}
+    /// The consumer closed the source after its last `delivered` report. The reading
+    /// threads may have ended long before (a one-shot source ends when its last file is
+    /// read, not when Falco has taken its events), so what hangs off deliveries is
+    /// finished here.
+    fn closed(&self) {}
 }
 
 /// Waits `d` between follow-mode polls, waking every 50 ms to notice `stop`; false when

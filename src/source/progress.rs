@@ -286,6 +286,9 @@ impl Progress {
 /// the consumer reports) and the delivered state, saved to the checkpoint file if any.
 pub struct Ledger {
     state: Mutex<LedgerState>,
+    /// Held from the snapshot to the rename: the saver thread and the close never
+    /// write at once, and a newer state is never overwritten by an older one.
+    writing: Mutex<()>,
     changed: Condvar,
     checkpoint: Option<Checkpoint>,
     log: Logger,
@@ -343,6 +346,7 @@ impl Ledger {
                 inflight_keys: HashSet::new(),
                 dirty: false,
             }),
+            writing: Mutex::new(()),
             changed: Condvar::new(),
             checkpoint,
             log,
@@ -387,6 +391,7 @@ impl Ledger {
         let Some(cp) = &self.checkpoint else {
             return;
         };
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let text = {
             let mut g = self.lock_state();
             if !g.dirty {

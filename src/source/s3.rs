@@ -525,6 +525,10 @@ impl Control for Counts {
     fn delivered(&self, file: u64) {
         self.ledger.delivered(file);
     }
+
+    fn closed(&self) {
+        self.ledger.save();
+    }
 }
 
 impl Feed for S3Feed {
