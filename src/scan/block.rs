@@ -40,8 +40,9 @@ fn masks_sse2(block: &[u8; 64]) -> Masks {
     m
 }
 
-/// Portable fallback: the classic "has zero byte" trick on 8-byte words.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+/// Portable twin: the classic "has zero byte" trick on 8-byte words. The only path
+/// on aarch64 (and every other non-x86 target); on x86_64 tests and the fuzzer run it
+/// against the SSE2 one.
 fn masks_swar(block: &[u8; 64]) -> Masks {
     const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -62,12 +63,14 @@ fn masks_swar(block: &[u8; 64]) -> Masks {
     m
 }
 
+/// The block masks: SSE2 on x86_64 unless `PORTABLE`, the portable twin elsewhere.
 #[inline(always)]
-fn masks(block: &[u8; 64]) -> Masks {
+fn masks<const PORTABLE: bool>(block: &[u8; 64]) -> Masks {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this code runs on has it.
-    return unsafe { masks_sse2(block) };
-    #[cfg(not(target_arch = "x86_64"))]
+    if !PORTABLE {
+        // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this code runs on has it.
+        return unsafe { masks_sse2(block) };
+    }
     masks_swar(block)
 }
 
@@ -129,10 +132,16 @@ pub enum Outcome {
 /// Scans `buf` from `pos` in whole 64-byte blocks until the brace depth drops to
 /// `target`. Matches upstream's splitter exactly: strings toggle on unescaped quotes,
 /// a backslash escapes the next byte only inside strings, braces count outside them.
-pub fn skip_blocks(buf: &[u8], mut pos: usize, st: &mut State, target: u32) -> Outcome {
+/// `PORTABLE` takes the portable masks even where SIMD ones exist.
+pub fn skip_blocks<const PORTABLE: bool>(
+    buf: &[u8],
+    mut pos: usize,
+    st: &mut State,
+    target: u32,
+) -> Outcome {
     while let Some(block) = buf.get(pos..pos + 64) {
         let block: &[u8; 64] = block.try_into().expect("64 bytes");
-        let m = masks(block);
+        let m = masks::<PORTABLE>(block);
         let (escaped, carry) = escapes(m.backslash, st.in_str && st.escape_pending);
         let quotes = m.quote & !escaped;
         let inside = prefix_xor(quotes) ^ if st.in_str { !0 } else { 0 };
@@ -216,7 +225,11 @@ mod tests {
             };
             let mut st = start;
             let want = reference(&buf, start, 2);
-            match skip_blocks(&buf, 0, &mut st, 2) {
+            let mut portable = start;
+            let outcome = skip_blocks::<false>(&buf, 0, &mut st, 2);
+            assert_eq!(skip_blocks::<true>(&buf, 0, &mut portable, 2), outcome);
+            assert_eq!(portable, st);
+            match outcome {
                 Outcome::Closed(at) => {
                     assert_eq!(Some(at), want, "{}", String::from_utf8_lossy(&buf))
                 }
@@ -240,7 +253,7 @@ mod tests {
                     .wrapping_add(1442695040888963407);
                 *b = b"\"\\{}x\x00\xff"[(seed >> 33) as usize % 7];
             }
-            let (a, b) = (masks(&block), masks_swar(&block));
+            let (a, b) = (masks::<false>(&block), masks_swar(&block));
             assert_eq!(
                 (a.quote, a.backslash, a.open, a.close),
                 (b.quote, b.backslash, b.open, b.close)
@@ -265,6 +278,18 @@ mod tests {
             escape_pending: false,
             depth: 1,
         };
-        assert_eq!(skip_blocks(&buf, 0, &mut st, 0), Outcome::Closed(81));
+        assert_eq!(
+            skip_blocks::<false>(&buf, 0, &mut st, 0),
+            Outcome::Closed(81)
+        );
+        let mut st = State {
+            in_str: false,
+            escape_pending: false,
+            depth: 1,
+        };
+        assert_eq!(
+            skip_blocks::<true>(&buf, 0, &mut st, 0),
+            Outcome::Closed(81)
+        );
     }
 }

@@ -18,7 +18,10 @@ fn to_out(buf: &[u8], item: Item) -> Out {
 /// Feeds `input` in chunks of `chunk` bytes, dropping what the scanner no longer
 /// needs after every step, as the real reader does.
 fn scan_chunked(input: &[u8], chunk: usize, limit: usize) -> (Vec<Out>, Damage) {
-    let mut sc = Scanner::with_limit(limit);
+    scan_with(Scanner::with_limit(limit), input, chunk)
+}
+
+fn scan_with(mut sc: Scanner, input: &[u8], chunk: usize) -> (Vec<Out>, Damage) {
     let mut buf: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     for part in input.chunks(chunk.max(1)) {
@@ -275,6 +278,90 @@ fn chunkings_agree_on_random_structural_bytes() {
             whole,
             "chunk {chunk}: {}",
             String::from_utf8_lossy(&input)
+        );
+    }
+}
+
+/// Scans `input` with the SSE2 blocks and with the portable ones (the aarch64 path),
+/// whole and in `chunk`-byte pieces, and checks all four agree.
+fn portable_agrees(input: &[u8], chunk: usize, what: &dyn std::fmt::Display) -> usize {
+    let simd = scan_with(Scanner::new(), input, usize::MAX);
+    for (name, sc, step) in [
+        ("portable", Scanner::portable(), usize::MAX),
+        ("SSE2 chunked", Scanner::new(), chunk),
+        ("portable chunked", Scanner::portable(), chunk),
+    ] {
+        assert!(
+            scan_with(sc, input, step) == simd,
+            "{name} scan disagrees on {what}"
+        );
+    }
+    simd.0.len()
+}
+
+/// Every file of the shared corpus (gzip or not) scans to the same items through
+/// both mask paths: what arm64 hosts run is checked on every x86_64 CI run.
+#[test]
+fn portable_and_simd_blocks_agree_on_the_corpus() {
+    use std::io::Read;
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("corpus folder").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, files);
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "gz" || x == "json" || x == "jsonl")
+            {
+                files.push(p);
+            }
+        }
+    }
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/cloudtrail");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    files.sort();
+    assert!(files.len() > 100, "corpus missing under {}", root.display());
+    let (mut bytes, mut records) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        let raw = std::fs::read(f).unwrap();
+        let mut data = Vec::new();
+        if raw.starts_with(&[0x1f, 0x8b]) {
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut data)
+                .unwrap();
+        } else {
+            data = raw;
+        }
+        bytes += data.len();
+        records += portable_agrees(&data, 4093 + 97 * i, &f.display());
+    }
+    assert!(records > 4000, "{records} records in {bytes} bytes");
+}
+
+/// Random records long enough for the block path (several blocks inside one
+/// record, strings and escapes crossing block edges): both mask paths agree.
+#[test]
+fn portable_and_simd_blocks_agree_on_random_records() {
+    let alphabet = b"\"\\{}[]abcdefgh :,\n\x00\xff";
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..3000 {
+        let mut input = b"{\"Records\":[{\"a\":\"".to_vec();
+        let len = 64 + (next() % 700) as usize;
+        input.extend((0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]));
+        input.extend_from_slice(b"\"}]}");
+        let chunk = 1 + (next() % 200) as usize;
+        portable_agrees(
+            &input,
+            chunk,
+            &format!("round {round}: {}", String::from_utf8_lossy(&input)),
         );
     }
 }
