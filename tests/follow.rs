@@ -488,3 +488,185 @@ fn a_directory_is_followed_and_resumed_with_a_checkpoint() {
     assert!(e.contains("follows a directory"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// How soon after its delivery a file must be in the checkpoint: a reader killed
+/// later than this after printing a file's last event must not read that file again.
+/// The saver writes at once after a delivery and rests 25 ms (or four times its
+/// write) between writes, so a file is on disk within tens of milliseconds; the
+/// margin is for a loaded CI machine. (With the old 2 s period this failed.)
+const RECORD_WINDOW: Duration = Duration::from_millis(1000);
+
+/// What one reader printed: each event id with the instant its line arrived.
+struct Run {
+    lines: Vec<(Instant, String)>,
+    killed_at: Option<Instant>,
+}
+
+/// Runs the command line on `source` with `cfg`, printing `ct.id`s, for `life`
+/// (then SIGKILL), or until it has been idle for 3 s when `life` is `None`.
+fn reader(source: &str, cfg: &str, life: Option<Duration>) -> Run {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut args = vec![
+        source, "--fields", "ct.id", "--json", "--quiet", "--init", cfg,
+    ];
+    if life.is_none() {
+        args.extend(["--idle-exit", "3"]);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = std::thread::spawn(move || {
+        out.lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+            .map(|v| (Instant::now(), v["ct.id"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>()
+    });
+    let killed_at = life.map(|d| {
+        std::thread::sleep(d);
+        let at = Instant::now();
+        child.kill().unwrap();
+        at
+    });
+    let status = child.wait().unwrap();
+    assert!(killed_at.is_some() || status.success(), "{status:?}");
+    Run {
+        lines: lines.join().unwrap(),
+        killed_at,
+    }
+}
+
+/// Kills readers of `source` again and again (0.3–3 s after each start) while
+/// `add_file(i)` adds `files` files of `per` events (ids `id-<i*per>`…) one by one,
+/// then lets a last reader finish. Asserts that nothing is lost and that no file
+/// fully printed more than [`RECORD_WINDOW`] before a kill is read again later.
+fn kill_again_and_again(
+    source: &str,
+    cfg: &str,
+    files: usize,
+    per: usize,
+    add_file: impl Fn(usize) + Sync,
+) {
+    let kills = [
+        300u64, 1700, 900, 2600, 500, 3000, 1200, 2100, 700, 1500, 2400, 400,
+    ];
+    let mut runs = Vec::new();
+    std::thread::scope(|s| {
+        let adder = s.spawn(|| {
+            for i in 0..files {
+                add_file(i);
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        });
+        for ms in kills {
+            runs.push(reader(source, cfg, Some(Duration::from_millis(ms))));
+        }
+        adder.join().unwrap();
+    });
+    runs.push(reader(source, cfg, None));
+
+    let file_of = |id: &str| id[3..].parse::<usize>().unwrap() / per;
+    let all: BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| r.lines.iter().map(|(_, id)| id.as_str()))
+        .collect();
+    let lost: Vec<String> = ids(0..files * per)
+        .into_iter()
+        .filter(|id| !all.contains(id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "lost events: {lost:?}");
+
+    let (mut in_window, mut ages) = (0, Vec::new());
+    for (k, run) in runs.iter().enumerate() {
+        let Some(killed_at) = run.killed_at else {
+            continue;
+        };
+        // Each file this run printed whole, with the instant its last line arrived.
+        let mut seen: std::collections::BTreeMap<usize, (usize, Instant)> = Default::default();
+        for (t, id) in &run.lines {
+            let e = seen.entry(file_of(id)).or_insert((0, *t));
+            e.0 += 1;
+            e.1 = e.1.max(*t);
+        }
+        for (file, (n, done_at)) in seen {
+            assert!(n <= per, "run {k} printed file {file} twice");
+            if n < per {
+                continue;
+            }
+            let age = killed_at.saturating_duration_since(done_at);
+            let again = runs[k + 1..]
+                .iter()
+                .position(|r| r.lines.iter().any(|(_, id)| file_of(id) == file));
+            if let Some(later) = again {
+                assert!(
+                    age < RECORD_WINDOW,
+                    "file {file}, printed whole {age:?} before reader {k} was killed, was read again by reader {}",
+                    k + 1 + later
+                );
+                in_window += 1;
+                ages.push(age);
+            }
+        }
+    }
+    let printed: usize = runs.iter().map(|r| r.lines.len()).sum();
+    eprintln!(
+        "{source}: {} kills, {printed} events printed for {} written; files read again after being printed whole just before a kill: {in_window}, ages {ages:?}",
+        kills.len(),
+        files * per
+    );
+}
+
+#[test]
+fn readers_killed_again_and_again_while_files_arrive_in_s3_lose_nothing_and_reread_nothing_delivered()
+ {
+    let m = moto();
+    m.create_bucket("cp-churn");
+    let dir = tmpdir("cp-churn");
+    let cp = dir.join("cp.json");
+    let cfg = config(
+        m,
+        &format!(
+            "\"s3PollInterval\":\"{POLL}s\",\"checkpointFile\":\"{}\"",
+            cp.display()
+        ),
+    );
+    let start = now_secs() - 300;
+    let per = 50;
+    kill_again_and_again("s3://cp-churn", &cfg, 40, per, |i| {
+        let key = ct_key(
+            "",
+            "111122223333",
+            "eu-west-1",
+            start + i as i64,
+            &format!("c{i:03}"),
+        );
+        m.put("cp-churn", &key, &log_file(i * per, per));
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn readers_killed_again_and_again_while_files_arrive_in_a_directory_lose_nothing_and_reread_nothing_delivered()
+ {
+    let dir = tmpdir("dir-churn");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let cp = dir.join("cp.json");
+    let cfg = format!(
+        "{{\"s3PollInterval\":\"{POLL}s\",\"checkpointFile\":\"{}\"}}",
+        cp.display()
+    );
+    let per = 50;
+    kill_again_and_again(logs.to_str().unwrap(), &cfg, 40, per, |i| {
+        // Written aside and renamed in, as a sync tool does.
+        let tmp = dir.join(format!("{i:03}.tmp"));
+        std::fs::write(&tmp, log_file(i * per, per)).unwrap();
+        std::fs::rename(&tmp, logs.join(format!("{i:03}.json.gz"))).unwrap();
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}

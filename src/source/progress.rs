@@ -40,8 +40,13 @@ pub const MAX_FOLDERS: usize = 20_000;
 /// Recent names kept in all folders together (about 100 bytes each): beyond it the
 /// least recently updated folders are forgotten (at worst their last hour is re-read).
 pub const MAX_RECENT_TOTAL: usize = 200_000;
-/// A checkpoint is written at most this often (and on close).
-pub const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// After a checkpoint write the saver rests at least this long before the next, and
+/// four times as long as the write took (so it writes at most a fifth of the time):
+/// what is delivered meanwhile goes into one write. A delivered file is therefore on
+/// disk within about one rest plus two writes of its delivery.
+pub const SAVE_REST_MIN: Duration = Duration::from_millis(25);
+/// The longest rest (a checkpoint that takes very long to write).
+pub const SAVE_REST_MAX: Duration = Duration::from_secs(2);
 
 const VERSION: i64 = 1;
 
@@ -371,13 +376,17 @@ impl Ledger {
         g.inflight.insert(file, key.to_string());
     }
 
-    /// Every event of file `file` reached Falco: record it.
+    /// Every event of file `file` reached Falco: record it, and wake the saver when
+    /// this is the first delivery since its last write.
     pub fn delivered(&self, file: u64) {
         let mut g = self.lock_state();
         if let Some(key) = g.inflight.remove(&file) {
             g.inflight_keys.remove(&key);
             g.progress.record(&key);
-            g.dirty = true;
+            if !g.dirty {
+                g.dirty = true;
+                self.changed.notify_one();
+            }
         }
     }
 
@@ -386,22 +395,26 @@ impl Ledger {
         f(&self.lock_state().progress)
     }
 
-    /// Writes the checkpoint if something was delivered since the last write.
-    pub fn save(&self) {
+    /// Writes the checkpoint if something was delivered since the last write; false
+    /// when that write failed.
+    pub fn save(&self) -> bool {
         let Some(cp) = &self.checkpoint else {
-            return;
+            return true;
         };
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let text = {
             let mut g = self.lock_state();
             if !g.dirty {
-                return;
+                return true;
             }
             g.dirty = false;
             g.progress.to_json()
         };
         match write_atomically(&cp.path, text.as_bytes()) {
-            Ok(()) => Metrics::add(&self.metrics.checkpoint_writes, 1),
+            Ok(()) => {
+                Metrics::add(&self.metrics.checkpoint_writes, 1);
+                true
+            }
             Err(e) => {
                 self.lock_state().dirty = true;
                 let n = self
@@ -415,12 +428,16 @@ impl Ledger {
                         cp.path.display()
                     ));
                 }
+                false
             }
         }
     }
 
-    /// Starts the thread that saves the checkpoint every [`SAVE_EVERY`] (none without
-    /// a checkpoint). It saves a last time when `stop` is set.
+    /// Starts the thread that saves the checkpoint as files are delivered (none
+    /// without a checkpoint): it sleeps until a delivery, writes at once, then rests
+    /// ([`SAVE_REST_MIN`], or four times the write) so that a catch-up of thousands of
+    /// files is written a few times, not once per file. It saves a last time when
+    /// `stop` is set (see [`Ledger::wake`]).
     pub fn start_saver(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Result<Option<JoinHandle<()>>> {
         if self.checkpoint.is_none() {
             return Ok(None);
@@ -429,10 +446,27 @@ impl Ledger {
         std::thread::Builder::new()
             .name("cloudtrail-checkpoint".into())
             .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                let stopping = || stop.load(Ordering::Relaxed);
+                loop {
                     let g = me.lock_state();
-                    let _ = me.changed.wait_timeout(g, SAVE_EVERY);
-                    me.save();
+                    let g = me
+                        .changed
+                        .wait_while(g, |s| !s.dirty && !stopping())
+                        .unwrap_or_else(|p| p.into_inner());
+                    drop(g);
+                    let t = std::time::Instant::now();
+                    let written = me.save();
+                    if stopping() {
+                        break;
+                    }
+                    // A failing disk is tried again at the slowest pace.
+                    let rest = if written {
+                        (t.elapsed() * 4).clamp(SAVE_REST_MIN, SAVE_REST_MAX)
+                    } else {
+                        SAVE_REST_MAX
+                    };
+                    let g = me.lock_state();
+                    let _ = me.changed.wait_timeout_while(g, rest, |_| !stopping());
                 }
                 me.save();
             })
@@ -440,8 +474,11 @@ impl Ledger {
             .map_err(|e| Error::new(format!("cannot start the checkpoint thread: {e}")))
     }
 
-    /// Wakes the saver (on close).
+    /// Wakes the saver (on close, after setting its `stop`): it writes what is left
+    /// and ends. Taking the lock first means the saver is not between its check and
+    /// its wait.
     pub fn wake(&self) {
+        drop(self.lock_state());
         self.changed.notify_all();
     }
 }
