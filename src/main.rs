@@ -11,6 +11,7 @@ use cloudtrail::fields::{self, FIELDS, Scalar};
 use cloudtrail::instance::Status;
 use cloudtrail::log::{Level, Logger};
 use cloudtrail::metrics::NAMES;
+use cloudtrail::time::readable_ms;
 
 const USAGE: &str = "usage:
   cloudtrail <path | s3://bucket[/prefix] | sqs://queue> [--fields f1,f2,...] [--init JSON] [--json] [--limit N] [--idle-exit SECONDS] [--quiet]
@@ -270,20 +271,24 @@ fn run(args: Args) -> Result<(), String> {
     let _ = out.flush();
     engine.close(&mut inst);
     let m = engine.metrics().snapshot();
+    // The delivery lag means something where events arrive as they happen (a queue,
+    // a followed bucket or directory), not for a one-shot read of old files.
+    let live = args.source.starts_with("sqs://")
+        || engine.config().poll_interval().ok().flatten().is_some();
     let summary: Vec<String> = NAMES
         .iter()
         .zip(m)
-        .filter(|(n, v)| *v > 0 || **n == "events")
+        .filter(|(n, v)| (*v > 0 && !n.starts_with("delivery_lag_")) || **n == "events")
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     if !args.quiet {
         eprintln!("cloudtrail: done: {}", summary.join(" "));
         let lag = |name: &str| NAMES.iter().position(|n| *n == name).map_or(0, |i| m[i]);
-        if m[0] > 0 {
+        if live && m[0] > 0 {
             eprintln!(
-                "cloudtrail: delivery lag (eventTime to hand-over): last {} ms, max {} ms",
-                lag("delivery_lag_ms_last"),
-                lag("delivery_lag_ms_max")
+                "cloudtrail: delivery lag (eventTime to hand-over): last {}, max {}",
+                readable_ms(lag("delivery_lag_ms_last")),
+                readable_ms(lag("delivery_lag_ms_max"))
             );
         }
     }

@@ -137,6 +137,32 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A duration in milliseconds as a person reads it: `850 ms`, `4.2 s`, `3 min`,
+/// `5.5 h`, `1,245 days`.
+pub fn readable_ms(ms: u64) -> String {
+    const MIN: u64 = 60_000;
+    const HOUR: u64 = 60 * MIN;
+    const DAY: u64 = 24 * HOUR;
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..MIN => format!("{:.1} s", ms as f64 / 1e3),
+        MIN..HOUR => format!("{} min", (ms + MIN / 2) / MIN),
+        HOUR..DAY => format!("{:.1} h", ms as f64 / HOUR as f64),
+        _ => {
+            let days = (ms + DAY / 2) / DAY;
+            let digits = days.to_string();
+            let mut out = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            format!("{out} day{}", if days == 1 { "" } else { "s" })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +217,18 @@ mod tests {
         ] {
             assert_eq!(p(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn durations_read_as_a_person_would() {
+        assert_eq!(readable_ms(0), "0 ms");
+        assert_eq!(readable_ms(999), "999 ms");
+        assert_eq!(readable_ms(4_200), "4.2 s");
+        assert_eq!(readable_ms(59_949), "59.9 s");
+        assert_eq!(readable_ms(180_000), "3 min");
+        assert_eq!(readable_ms(5 * 3_600_000 + 1_800_000), "5.5 h");
+        assert_eq!(readable_ms(86_400_000), "1 day");
+        // The quick start's sample: a 2023 file read in 2026.
+        assert_eq!(readable_ms(107_557_608_420), "1,245 days");
     }
 }

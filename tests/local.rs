@@ -354,3 +354,60 @@ fn extraction_works_on_events_from_elsewhere() {
     bad[20] = 7;
     assert!(p.extract(7, &bad, "ct.id", None).is_err());
 }
+
+/// The command line's closing summary: counters, and the delivery lag only where
+/// events arrive as they happen (here a followed directory), in units a person reads;
+/// a one-shot read of the 2023 sample shows no lag (it would read "1,245 days").
+#[test]
+fn the_command_line_shows_the_lag_only_for_live_sources_and_readably() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/sample");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let once = run(&[sample.to_str().unwrap(), "--fields", "ct.id"]);
+    assert!(once.contains("cloudtrail: done: events="), "{once}");
+    assert!(!once.contains("lag"), "{once}");
+
+    let d = tmpdir("cli-lag");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let stamp = cloudtrail::interval::minute_stamp(now - 120);
+    let when = format!(
+        "{}-{}-{}T{}:{}:00Z",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13]
+    );
+    let rec = event(1, "").replace("2024-01-01T00:00:01Z", &when);
+    fs::write(d.join("f.json"), records_file(&[rec])).unwrap();
+    // A followed directory leaves files modified within the last second for later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let live = run(&[
+        d.to_str().unwrap(),
+        "--init",
+        r#"{"s3PollInterval":"30s"}"#,
+        "--idle-exit",
+        "1",
+    ]);
+    assert!(live.contains("done: events=1"), "{live}");
+    let lag = live
+        .lines()
+        .find_map(|l| l.strip_prefix("cloudtrail: delivery lag (eventTime to hand-over): last "))
+        .unwrap_or_else(|| panic!("no lag line: {live}"));
+    // About two minutes; never raw milliseconds.
+    assert!(
+        lag == "2 min, max 2 min" || lag == "3 min, max 3 min",
+        "{lag}"
+    );
+    assert!(!live.contains("delivery_lag_ms"), "{live}");
+    fs::remove_dir_all(&d).unwrap();
+}
