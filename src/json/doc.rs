@@ -12,9 +12,15 @@ pub struct Doc {
 impl Doc {
     /// Parses strict JSON; `None` if it is not.
     pub fn parse(text: &[u8]) -> Option<Doc> {
-        let bytes = text.to_vec();
+        Self::from_vec(text.to_vec())
+    }
+
+    /// [`Doc::parse`] on bytes it keeps (a response body) without copying them.
+    pub fn from_vec(bytes: Vec<u8>) -> Option<Doc> {
         let mut index = TapeIndex::default();
-        Indexer::default().build(&bytes, &mut index).ok()?;
+        Indexer::for_len(bytes.len())
+            .build(&bytes, &mut index)
+            .ok()?;
         Some(Doc { bytes, index })
     }
 
@@ -26,7 +32,7 @@ impl Doc {
     pub fn str_at(&self, path: &[&str]) -> Option<String> {
         let v = self.view();
         let id = v.path(path)?;
-        v.text(id).map(|t| String::from_utf8_lossy(&t).into_owned())
+        v.text(id).map(super::into_string)
     }
 
     /// The number at `path`, as an integer.

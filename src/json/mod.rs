@@ -15,6 +15,20 @@ pub mod tape;
 
 use std::borrow::Cow;
 
+/// A string value's text as a Rust `String` (invalid UTF-8 replaced), moving text
+/// that was already decoded rather than copying it again.
+pub fn into_string(text: Cow<'_, [u8]>) -> String {
+    match text {
+        Cow::Owned(bytes) => String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        // `from_utf8` checks a word at a time; the lossy conversion byte by byte.
+        Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        },
+    }
+}
+
 /// The JSON type of a value, as the field rules need to distinguish it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -217,6 +217,16 @@ impl Default for Indexer {
 }
 
 impl Indexer {
+    /// An indexer sized for one document of `len` bytes (a response, a message): the
+    /// default one's buffers suit a stream of records, and would make a small
+    /// document's parse mostly allocation. Buffers grow when a document needs more.
+    pub fn for_len(len: usize) -> Self {
+        Indexer {
+            buffers: Buffers::new(len),
+            tape: Tape(Vec::new()),
+        }
+    }
+
     /// Builds `out` for `payload` (parsing a copy of it). On error `out` is left empty.
     pub fn build(&mut self, payload: &[u8], out: &mut TapeIndex) -> Result<(), TapeError> {
         if payload.len() >= u32::MAX as usize {
