@@ -68,8 +68,8 @@ impl Default for Config {
             s3_max_buffered_bytes: 128 << 20,
             sqs_wait_seconds: 5,
             sqs_visibility_seconds: 120,
-            sqs_receive_concurrency: 4,
-            sqs_delete_concurrency: 4,
+            sqs_receive_concurrency: 16,
+            sqs_delete_concurrency: 16,
             sqs_dedup_events: 100_000,
             s3_poll_interval: String::new(),
             checkpoint_file: String::new(),
@@ -152,18 +152,18 @@ pub const SCHEMA: &str = r#"{
     "sqsReceiveConcurrency": {
       "type": "integer",
       "title": "SQS receive concurrency",
-      "description": "SQS ReceiveMessage long polls in flight at once (1-64), so that a queue of one-event EventBridge messages is drained fast.",
+      "description": "Most SQS ReceiveMessage long polls in flight at once (1-64). They follow the queue: two on an idle queue, one more for each receive that comes back full, one fewer for each that comes back empty.",
       "minimum": 1,
       "maximum": 64,
-      "default": 4
+      "default": 16
     },
     "sqsDeleteConcurrency": {
       "type": "integer",
       "title": "SQS delete concurrency",
-      "description": "DeleteMessageBatch calls (ten messages each) made at once for delivered messages (1-16).",
+      "description": "Most DeleteMessageBatch calls (ten messages each) made at once for delivered messages (1-64); each runs when ten messages are delivered, or 50 ms after the first of fewer.",
       "minimum": 1,
-      "maximum": 16,
-      "default": 4
+      "maximum": 64,
+      "default": 16
     },
     "sqsDedupEvents": {
       "type": "integer",
@@ -225,7 +225,7 @@ fn wrong_type(prop: &str, want: &str, got: Kind) -> Error {
 
 fn get_string<V: View>(v: &V, id: V::Id, prop: &str) -> Result<String> {
     match v.text(id) {
-        Some(t) => Ok(String::from_utf8_lossy(&t).into_owned()),
+        Some(t) => Ok(crate::json::into_string(t)),
         None => Err(wrong_type(prop, "a string", v.kind(id))),
     }
 }
@@ -428,7 +428,7 @@ impl Config {
                 43200,
             )?;
             in_range("sqsReceiveConcurrency", self.sqs_receive_concurrency, 1, 64)?;
-            in_range("sqsDeleteConcurrency", self.sqs_delete_concurrency, 1, 16)?;
+            in_range("sqsDeleteConcurrency", self.sqs_delete_concurrency, 1, 64)?;
             in_range("sqsDedupEvents", self.sqs_dedup_events, 0, 10_000_000)?;
         }
         Ok(())
@@ -636,7 +636,7 @@ mod tests {
             r#"{"sqsReceiveConcurrency":65}"#,
             r#"{"sqsDedupEvents":-1}"#,
             r#"{"sqsDeleteConcurrency":0}"#,
-            r#"{"sqsDeleteConcurrency":17}"#,
+            r#"{"sqsDeleteConcurrency":65}"#,
             r#"{"sqsDedupEvents":10000001}"#,
         ] {
             let (c, _) = Config::parse(bad).unwrap();

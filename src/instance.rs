@@ -174,8 +174,9 @@ impl Instance {
     /// The previous batch reached Falco: report finished files, release memory.
     fn settle_previous(&mut self, ex: &mut Extractor) {
         self.discarded = false;
-        for f in self.files.finished.drain(..) {
-            self.control.delivered(f);
+        if !self.files.finished.is_empty() {
+            self.control.delivered(&self.files.finished);
+            self.files.finished.clear();
         }
         let indexes = ex.take_batch();
         self.batch.clear();
@@ -333,8 +334,9 @@ impl Instance {
         if !self.discarded {
             self.finish_trailing();
         }
-        for f in self.files.finished.drain(..) {
-            self.control.delivered(f);
+        if !self.files.finished.is_empty() {
+            self.control.delivered(&self.files.finished);
+            self.files.finished.clear();
         }
         self.control.closed();
         self.stop.store(true, Ordering::Relaxed);

@@ -29,6 +29,12 @@ pub struct Metrics {
     /// Checkpoint files written, and writes that failed (the source goes on).
     pub checkpoint_writes: AtomicU64,
     pub checkpoint_write_failures: AtomicU64,
+    /// SQS ReceiveMessage and DeleteMessageBatch calls (what SQS bills, with the
+    /// visibility changes).
+    pub sqs_receive_calls: AtomicU64,
+    pub sqs_delete_calls: AtomicU64,
+    /// Long polls open now (they follow the queue, see `sqsReceiveConcurrency`).
+    pub sqs_receivers_active: AtomicU64,
     /// Time from the last delivered event's `eventTime` to its hand-over to Falco.
     pub delivery_lag_ms_last: AtomicU64,
     /// The largest such lag since the source was opened.
@@ -37,7 +43,7 @@ pub struct Metrics {
 
 /// Names are `snake_case` ASCII: Prometheus shows them as
 /// `falcosecurity_plugins_cloudtrail_<name>_total`.
-pub const NAMES: [&str; 26] = [
+pub const NAMES: [&str; 29] = [
     "events",
     "records_skipped_invalid_json",
     "records_skipped_too_deep",
@@ -62,12 +68,15 @@ pub const NAMES: [&str; 26] = [
     "follow_files_late",
     "checkpoint_writes",
     "checkpoint_write_failures",
+    "sqs_receive_calls",
+    "sqs_delete_calls",
+    "sqs_receivers_active",
     "delivery_lag_ms_last",
     "delivery_lag_ms_max",
 ];
 
 /// How many of the last [`NAMES`] are gauges (they go up and down), not counters.
-pub const GAUGES: usize = 2;
+pub const GAUGES: usize = 3;
 
 /// Whether metric `i` of [`NAMES`] only ever grows.
 pub fn monotonic(i: usize) -> bool {
@@ -126,6 +135,9 @@ impl Metrics {
             &self.follow_files_late,
             &self.checkpoint_writes,
             &self.checkpoint_write_failures,
+            &self.sqs_receive_calls,
+            &self.sqs_delete_calls,
+            &self.sqs_receivers_active,
             &self.delivery_lag_ms_last,
             &self.delivery_lag_ms_max,
         ];

@@ -18,6 +18,8 @@ use memchr::{memchr2, memchr3};
 
 mod block;
 
+pub use block::object_end;
+
 use crate::json::lenient::is_ws;
 use crate::record::Skip;
 

@@ -24,6 +24,15 @@ const SYSTEM_BUNDLES: [&str; 5] = [
 
 /// How long a response body may send nothing before it counts as stalled.
 pub const STALL: Duration = Duration::from_secs(5);
+/// The output buffer of a connection (see `Http::with_timeouts`): room for a signed
+/// request head and a batch call's body; a larger body goes out in pieces.
+const OUTPUT_BUFFER: usize = 16 * 1024;
+/// The input buffer of a connection: a response head, and S3 bodies read through it
+/// in pieces of this size. Idle connections keep both buffers.
+const INPUT_BUFFER: usize = 32 * 1024;
+/// Idle connections kept per host: one per thread that calls it at once (receivers,
+/// acknowledgers, download workers).
+const IDLE_CONNECTIONS: usize = 160;
 
 /// One HTTP request.
 #[derive(Debug, Clone)]
@@ -194,6 +203,20 @@ impl Http {
             // A body that sends nothing for this long is stalled: S3 reads resume
             // with a Range request, and `close` never waits longer on a worker.
             .timeout_per_read(Some(STALL))
+            // Requests go out without waiting for the peer's ACK (ureq writes the head
+            // and the body separately; with Nagle's algorithm a server or proxy that
+            // delays its ACKs would stall every call ~40 ms). ureq's default, made sure.
+            .no_delay(true)
+            // ureq zeroes its output buffer for every request: requests are a few
+            // KiB (a signed head, an SQS body), so a small one.
+            .output_buffer_size(OUTPUT_BUFFER)
+            .input_buffer_size(INPUT_BUFFER)
+            // Every thread of a source keeps its connection between calls: long
+            // polls, deletions and downloads run at once (ureq keeps only three per
+            // host by default, so the others reconnect, with a TLS handshake, on
+            // every call).
+            .max_idle_connections_per_host(IDLE_CONNECTIONS)
+            .max_idle_connections(2 * IDLE_CONNECTIONS)
             .max_redirects(0)
             .user_agent(format!("libcloudtrail/{}", env!("CARGO_PKG_VERSION")))
             .build()

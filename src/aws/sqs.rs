@@ -86,7 +86,11 @@ impl Sqs {
             let bytes = resp
                 .bytes(MAX_RESPONSE)
                 .map_err(|e| Failure::Transient(format!("{what}: {e}")))?;
-            let doc = Doc::parse(if bytes.is_empty() { b"{}" } else { &bytes });
+            let doc = if bytes.is_empty() {
+                Doc::parse(b"{}")
+            } else {
+                Doc::from_vec(bytes)
+            };
             if status < 300 {
                 return doc.ok_or_else(|| {
                     Failure::Fatal(Error::new(format!("{what}: the response is not JSON")))
@@ -201,11 +205,7 @@ pub fn parse_messages(doc: &Doc) -> Vec<Message> {
     let Some(list) = v.path(&["Messages"]) else {
         return out;
     };
-    let text = |id| {
-        v.text(id)
-            .map(|t| String::from_utf8_lossy(&t).into_owned())
-            .unwrap_or_default()
-    };
+    let text = |id| v.text(id).map(crate::json::into_string).unwrap_or_default();
     v.each_element(list, &mut |m| {
         let get = |key: &str| v.member(m, key).map(text).unwrap_or_default();
         let count = v
@@ -237,7 +237,7 @@ pub fn parse_failures(doc: &Doc) -> Vec<BatchFailure> {
         let get = |key: &str| {
             v.member(f, key)
                 .and_then(|id| v.text(id))
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .map(crate::json::into_string)
                 .unwrap_or_default()
         };
         let index = get("Id")

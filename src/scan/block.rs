@@ -172,9 +172,80 @@ pub fn skip_blocks<const PORTABLE: bool>(
     Outcome::Consumed(pos)
 }
 
+/// The end (exclusive) of the object whose `{` is at `open` in valid JSON: 64 bytes
+/// at a time while they last, then byte by byte (strings skipped, braces counted,
+/// which in valid JSON is enough). `None` when the object does not end.
+pub fn object_end(buf: &[u8], open: usize) -> Option<usize> {
+    if buf.get(open) != Some(&b'{') {
+        return None;
+    }
+    let mut st = State {
+        in_str: false,
+        escape_pending: false,
+        depth: 1,
+    };
+    let mut pos = match skip_blocks::<false>(buf, open + 1, &mut st, 0) {
+        Outcome::Closed(end) => return Some(end),
+        Outcome::Consumed(at) | Outcome::Fallback(at) => at,
+    };
+    let mut escaped = st.escape_pending;
+    // The block before may have ended on an escaping backslash.
+    while let Some(&c) = buf.get(pos) {
+        pos += 1;
+        if st.in_str {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                st.in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => st.in_str = true,
+            b'{' => st.depth += 1,
+            b'}' => {
+                st.depth -= 1;
+                if st.depth == 0 {
+                    return Some(pos);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Valid objects of every length around the block size, with braces and escaped
+    /// quotes inside strings (also across block edges), followed by more text.
+    #[test]
+    fn object_ends_match_the_byte_rules() {
+        let pieces = ["a", "{", "}", "\\\"", "\\\\", "[", "]"];
+        let mut seed = 0x5851_f42d_4c95_7f2du64;
+        for round in 0..3000 {
+            let mut value = String::new();
+            for _ in 0..(round % 300) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                value.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let object = format!("{{\"a\":\"{value}\",\"b\":{{\"c\":[{{}},{{\"d\":\"}}\"}}]}}}}");
+            let text = format!("x {object}, {{\"after\":1}}");
+            assert_eq!(
+                object_end(text.as_bytes(), 2),
+                Some(2 + object.len()),
+                "{text}"
+            );
+        }
+        assert_eq!(object_end(b"{\"a\":1", 0), None);
+        assert_eq!(object_end(b"x", 0), None);
+    }
 
     /// The byte-by-byte reference: upstream's splitter rules.
     fn reference(buf: &[u8], mut st: State, target: u32) -> Option<usize> {

@@ -118,8 +118,8 @@ impl Control for Counts {
         Some(self.total.load(Ordering::Relaxed))
     }
 
-    fn delivered(&self, file: u64) {
-        self.ledger.delivered(file);
+    fn delivered(&self, files: &[u64]) {
+        self.ledger.delivered(files);
     }
 
     fn closed(&self) {

@@ -75,8 +75,9 @@ pub trait Feed: Send {
 pub trait Control: Send + Sync {
     /// Files known so far, for progress (`None` while still listing).
     fn total_files(&self) -> Option<u64>;
-    /// Every event of `file` has reached Falco.
-    fn delivered(&self, _file: u64) {}
+    /// Every event of each of `files` has reached Falco (all the files a batch
+    /// finished, reported together).
+    fn delivered(&self, _files: &[u64]) {}
     /// The consumer closed the source after its last `delivered` report. The reading
     /// threads may have ended long before (a one-shot source ends when its last file is
     /// read, not when Falco has taken its events), so what hangs off deliveries is

@@ -18,7 +18,8 @@
 use crate::aws::http::url_decode;
 use crate::json::doc::Doc;
 use crate::json::lazy::LazyView;
-use crate::json::{Kind, View, lenient};
+use crate::json::lenient::{self, skip_ws, string_end, value_end};
+use crate::json::{Kind, View};
 
 /// What a message asks the plugin to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,10 +50,92 @@ const VIA_CLOUDTRAIL: &str = " via CloudTrail";
 
 /// Parses a message body; an error means the message is not understood (poison).
 pub fn parse(body: &str) -> Result<Notice, String> {
-    parse_depth(body, 0)
+    parse_depth(body, 0, true)
 }
 
-fn parse_depth(body: &str, depth: u32) -> Result<Notice, String> {
+/// The commonest message, an EventBridge event carrying one CloudTrail record, read
+/// with one scan of its top level (the record itself is skipped 64 bytes at a time),
+/// instead of a full parse of the record that the preparation stage parses anyway:
+/// the record inside is then judged by the emission rules like a record from a file.
+/// `None` when the body is anything else, or anything unusual (an escaped or repeated
+/// key, another shape's keys, text after the object): the full parse decides those,
+/// and gives the same answer wherever both apply (the `notification` fuzz target
+/// compares them).
+pub fn eventbridge_record(body: &[u8]) -> Option<Vec<u8>> {
+    let s = body;
+    let mut i = skip_ws(s, 0);
+    if s.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(s, i + 1);
+    let (mut detail_type, mut source, mut detail) = (None, None, None);
+    loop {
+        if s.get(i) != Some(&b'"') {
+            return None;
+        }
+        let q = string_end(s, i + 1)?;
+        let key = &s[i + 1..q];
+        i = skip_ws(s, q + 1);
+        if s.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(s, i + 1);
+        let end = match s.get(start)? {
+            b'{' => crate::scan::object_end(s, start)?,
+            b'"' => string_end(s, start + 1)? + 1,
+            _ => value_end(s, start),
+        };
+        let seen = match key {
+            b"detail-type" => detail_type.replace(&s[start..end]).is_some(),
+            b"source" => source.replace(s[start] == b'"').is_some(),
+            b"detail" => detail.replace(start..end).is_some(),
+            // Keys the full parse looks at first (SNS, CloudTrail and S3 shapes), and
+            // escaped keys (it compares them decoded).
+            b"Type" | b"s3Bucket" | b"Event" | b"Records" => return None,
+            k if k.contains(&b'\\') => return None,
+            _ => false,
+        };
+        if seen {
+            return None;
+        }
+        i = skip_ws(s, end);
+        match s.get(i)? {
+            b',' => i = skip_ws(s, i + 1),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    if skip_ws(s, i + 1) != s.len() || source != Some(true) {
+        return None;
+    }
+    let ty = detail_type?;
+    if ty.contains(&b'\\') || !ty.ends_with(format!("{VIA_CLOUDTRAIL}\"").as_bytes()) {
+        return None;
+    }
+    let detail = &s[detail?];
+    if detail.first() != Some(&b'{') {
+        return None;
+    }
+    // With room for the parser's padding, so that it is never copied again.
+    let mut record = Vec::with_capacity(detail.len() + crate::source::split::PADDING);
+    record.extend_from_slice(detail);
+    Some(record)
+}
+
+/// [`parse`] without the EventBridge fast path: the reference it must agree with.
+pub fn parse_full(body: &str) -> Result<Notice, String> {
+    parse_depth(body, 0, false)
+}
+
+/// Parses `body`, nested `depth` envelopes deep; `fast`: try [`eventbridge_record`]
+/// first.
+fn parse_depth(body: &str, depth: u32, fast: bool) -> Result<Notice, String> {
+    if fast && let Some(record) = eventbridge_record(body.trim().as_bytes()) {
+        return Ok(Notice::Read(Work {
+            files: Vec::new(),
+            records: vec![record],
+        }));
+    }
     if depth > 4 {
         return Err("notification nested too deeply".into());
     }
@@ -62,10 +145,10 @@ fn parse_depth(body: &str, depth: u32) -> Result<Notice, String> {
     }
     let bytes = trimmed.as_bytes();
     if let Some(doc) = Doc::parse(bytes) {
-        return classify(&doc.view(), depth);
+        return classify(&doc.view(), depth, fast);
     }
     match lenient::validate(bytes) {
-        Ok(()) => classify(&LazyView::new(bytes), depth),
+        Ok(()) => classify(&LazyView::new(bytes), depth, fast),
         Err(_) => Err("the message body is not JSON".into()),
     }
 }
@@ -74,10 +157,10 @@ fn parse_depth(body: &str, depth: u32) -> Result<Notice, String> {
 fn text_at<V: View>(v: &V, from: V::Id, path: &[&str]) -> Option<String> {
     v.path_from(from, path)
         .and_then(|id| v.text(id))
-        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .map(crate::json::into_string)
 }
 
-fn classify<V: View>(v: &V, depth: u32) -> Result<Notice, String> {
+fn classify<V: View>(v: &V, depth: u32, fast: bool) -> Result<Notice, String> {
     let root = v.root();
     if v.kind(root) != Kind::Object {
         return Err("the message body is not a JSON object".into());
@@ -89,7 +172,7 @@ fn classify<V: View>(v: &V, depth: u32) -> Result<Notice, String> {
         return match ty.as_str() {
             "Notification" => {
                 let msg = s(&["Message"]).ok_or("SNS notification without a Message")?;
-                parse_depth(&msg, depth + 1)
+                parse_depth(&msg, depth + 1, fast)
             }
             "SubscriptionConfirmation" | "UnsubscribeConfirmation" => Ok(Notice::Confirmation {
                 kind: ty,
@@ -106,7 +189,7 @@ fn classify<V: View>(v: &V, depth: u32) -> Result<Notice, String> {
         let mut work = Work::default();
         v.each_element(keys, &mut |k| {
             if let Some(t) = v.text(k) {
-                let key = String::from_utf8_lossy(&t).into_owned();
+                let key = crate::json::into_string(t);
                 work.files.push((bucket.clone(), key));
             }
             true
@@ -123,7 +206,7 @@ fn classify<V: View>(v: &V, depth: u32) -> Result<Notice, String> {
     }
     // S3 event notification, or a Lambda-style envelope.
     if let Some(records) = v.path(&["Records"]).filter(|&r| v.kind(r) == Kind::Array) {
-        return records_array(v, records, depth);
+        return records_array(v, records, depth, fast);
     }
     Err("not a known notification (CloudTrail, S3 event, EventBridge or SNS)".into())
 }
@@ -158,24 +241,24 @@ fn eventbridge<V: View>(v: &V, detail_type: &str, source: &str) -> Result<Notice
 }
 
 /// An S3 event notification's `Records`, or a Lambda-style envelope's.
-fn records_array<V: View>(v: &V, records: V::Id, depth: u32) -> Result<Notice, String> {
+fn records_array<V: View>(v: &V, records: V::Id, depth: u32, fast: bool) -> Result<Notice, String> {
     let mut work = Work::default();
     let mut err = None;
     let mut ignored = 0;
     // A wrapped message's work joins this one's; an error poisons the whole message.
-    let nested = |body: &str, work: &mut Work, ignored: &mut u32| match parse_depth(body, depth + 1)
-    {
-        Ok(Notice::Read(w)) => {
-            work.files.extend(w.files);
-            work.records.extend(w.records);
-            None
-        }
-        Ok(_) => {
-            *ignored += 1;
-            None
-        }
-        Err(e) => Some(e),
-    };
+    let nested =
+        |body: &str, work: &mut Work, ignored: &mut u32| match parse_depth(body, depth + 1, fast) {
+            Ok(Notice::Read(w)) => {
+                work.files.extend(w.files);
+                work.records.extend(w.records);
+                None
+            }
+            Ok(_) => {
+                *ignored += 1;
+                None
+            }
+            Err(e) => Some(e),
+        };
     v.each_element(records, &mut |r| {
         let text = |path: &[&str]| text_at(v, r, path);
         if let Some(sns) = v.member(r, "Sns") {
@@ -418,6 +501,59 @@ mod tests {
             "plain text",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The EventBridge fast path gives what the full parse gives, on the shared
+    /// notification fixtures, on CloudTrail events around every corpus-like record
+    /// shape, and on the unusual envelopes it leaves to the full parse.
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parse() {
+        let mut bodies: Vec<String> = std::fs::read_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/testdata/cloudtrail/notifications"),
+        )
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json").then(|| std::fs::read_to_string(p).ok())?
+        })
+        .collect();
+        assert!(bodies.len() >= 10);
+        let ty = "AWS API Call via CloudTrail";
+        let fast = [
+            eventbridge(ty, "aws.iam", RECORD),
+            format!(" \n{}\t ", eventbridge(ty, "aws.iam", RECORD)),
+            eventbridge(ty, "aws.iam", r#"{"a":"}{\\","b":[{"c":{}}],"d":"\"}"}"#),
+            eventbridge("AWS Console Sign In via CloudTrail", "aws.signin", "{}"),
+        ];
+        for b in &fast {
+            assert!(eventbridge_record(b.trim().as_bytes()).is_some(), "{b}");
+        }
+        bodies.extend(fast);
+        for odd in [
+            // Left to the full parse: not a record, other shapes, escaped or repeated
+            // keys, text after the object, no source, not JSON.
+            eventbridge(ty, "aws.iam", r#""a string""#),
+            eventbridge(ty, "aws.iam", "[1]"),
+            eventbridge("Object Created", "aws.s3", RECORD),
+            eventbridge("AWS API Call via CloudTrail\\u0020", "aws.iam", RECORD),
+            format!(r#"{{"Type":"Notification","detail-type":"{ty}","source":"s","detail":{{}}}}"#),
+            format!(
+                r#"{{"Event":"s3:TestEvent","detail-type":"{ty}","source":"s","detail":{{}}}}"#
+            ),
+            format!(r#"{{"detail\u002dtype":"{ty}","source":"s","detail":{{}}}}"#),
+            format!(r#"{{"detail-type":"{ty}","source":"s","detail":{{}},"detail":{{"x":1}}}}"#),
+            format!(r#"{{"detail-type":"{ty}","source":1,"detail":{{}}}}"#),
+            format!(r#"{{"detail-type":"{ty}","detail":{{}}}}"#),
+            format!(r#"{{"detail-type":"{ty}","source":"s","detail":{{}}}} x"#),
+            format!(r#"{{"detail-type":"{ty}","source":"s","detail":{{"a":1}}"#),
+        ] {
+            assert!(eventbridge_record(odd.trim().as_bytes()).is_none(), "{odd}");
+            bodies.push(odd);
+        }
+        for b in &bodies {
+            assert_eq!(parse(b), parse_full(b), "{b}");
         }
     }
 }

@@ -8,8 +8,9 @@
 //! proceeds, so memory stays bounded and nothing deadlocks.
 //!
 //! Records that arrive inside an SQS message (EventBridge) join the same ordered
-//! stream as a unit that is complete on arrival ([`Handle::push_ready`]): they need
-//! no worker, and the consumer cannot tell them from a small file.
+//! stream as units that are complete on arrival ([`Handle::push_ready`], all the
+//! messages of one receive at once): they need no worker, and the consumer cannot
+//! tell them from small files.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,11 +62,26 @@ struct State {
     spare: Vec<Vec<u8>>,
     /// Objects that could not be downloaded (after retries).
     failed: HashSet<u64>,
+    /// Threads waiting on [`Shared::room`] (so that nobody signals an empty room).
+    room_waiters: usize,
+    /// The consumer waits on [`Shared::ready`].
+    consumer_waiting: bool,
 }
 
+/// One condition variable per kind of waiter, each signalled only when its waiters
+/// have something to do: a record carried in a message wakes the consumer, not the
+/// download workers, and a worker is woken for a download, one at a time. Waits carry
+/// no timeout (only the consumer's, which the caller asks for): every change that
+/// can end a wait signals it, so an idle pool costs no wake-ups at all.
 struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
+    /// Workers wait here for a job (or the end).
+    work: Condvar,
+    /// The consumer waits here for the head object's next chunk.
+    ready: Condvar,
+    /// Workers ahead of the consumer over the memory cap, and producers over
+    /// [`QUEUE_AHEAD`], wait here.
+    room: Condvar,
     stop: Arc<AtomicBool>,
     cap: usize,
     added: AtomicU64,
@@ -80,11 +96,39 @@ impl Shared {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn wait<'a>(&self, g: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
-        self.changed
-            .wait_timeout(g, d)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|p| p.into_inner().0)
+    fn wait<'a>(cv: &Condvar, g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        cv.wait(g).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for room (see [`Shared::room`]).
+    fn wait_room<'a>(&self, mut g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        g.room_waiters += 1;
+        g = Self::wait(&self.room, g);
+        g.room_waiters -= 1;
+        g
+    }
+
+    /// Memory was freed, the head moved or the queue shrank.
+    fn made_room(&self, g: &State) {
+        if g.room_waiters > 0 {
+            self.room.notify_all();
+        }
+    }
+
+    /// A chunk or a slot that the consumer may be waiting for arrived.
+    fn arrived(&self, g: &State) {
+        if g.consumer_waiting {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Wakes every waiter (the end of the producer, or stopping). Taking the lock
+    /// first means no waiter is between its check and its wait.
+    fn wake_all(&self) {
+        drop(self.lock());
+        self.work.notify_all();
+        self.ready.notify_all();
+        self.room.notify_all();
     }
 }
 
@@ -116,7 +160,9 @@ impl Pool {
     ) -> Result<Pool> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            changed: Condvar::new(),
+            work: Condvar::new(),
+            ready: Condvar::new(),
+            room: Condvar::new(),
             stop,
             cap: opts.max_buffered,
             added: AtomicU64::new(0),
@@ -144,7 +190,7 @@ impl Pool {
     /// Stops the workers and waits for them.
     pub fn close(&mut self) {
         self.handle.shared.stop.store(true, Ordering::Relaxed);
-        self.handle.shared.changed.notify_all();
+        self.handle.shared.wake_all();
         for t in self.workers.drain(..) {
             let _ = t.join();
         }
@@ -170,7 +216,7 @@ impl Handle {
         let sh = &self.shared;
         let mut g = sh.lock();
         while g.queue.len() >= QUEUE_AHEAD && !sh.stopping() {
-            g = sh.wait(g, Duration::from_millis(100));
+            g = sh.wait_room(g);
         }
         if sh.stopping() {
             return None;
@@ -181,54 +227,66 @@ impl Handle {
         g.downloads += 1;
         g.queue.push_back((seq, job));
         sh.added.store(g.added, Ordering::Relaxed);
-        sh.changed.notify_all();
+        sh.work.notify_one();
         Some(seq)
     }
 
-    /// Queues a unit whose records are already here (a record carried in a
-    /// message); returns its sequence number, or `None` when the pool is stopping.
-    /// Never waits: the producer bounds what it keeps in flight.
-    pub fn push_ready(&self, name: String, records: Records) -> Option<u64> {
+    /// Queues units whose records are already here (the records carried in the
+    /// messages of one receive), together: one lock and at most one wake-up of the
+    /// consumer, none of the download workers. `on_queued` gets the first unit's
+    /// sequence number (the others follow it) before the consumer can see any of them.
+    /// Returns false when the pool is stopping. Never waits: the producer bounds what
+    /// it keeps in flight.
+    pub fn push_ready(
+        &self,
+        units: impl IntoIterator<Item = (String, Records)>,
+        on_queued: impl FnOnce(u64),
+    ) -> bool {
         let sh = &self.shared;
         let mut g = sh.lock();
         if sh.stopping() {
-            return None;
+            return false;
         }
-        let seq = g.added;
-        g.added += 1;
-        g.buffered += records.buf.capacity();
-        let chunks = VecDeque::from([
-            Chunk::Start {
-                file: seq,
-                name,
-                message: true,
-            },
-            Chunk::Records(records),
-            Chunk::End {
-                error: None,
-                damage: Default::default(),
-            },
-        ]);
-        g.slots.insert(
-            seq,
-            Slot {
-                chunks,
-                download: false,
-            },
-        );
+        on_queued(g.added);
+        for (name, records) in units {
+            let seq = g.added;
+            g.added += 1;
+            g.buffered += records.buf.capacity();
+            let chunks = VecDeque::from([
+                Chunk::Start {
+                    file: seq,
+                    name,
+                    message: true,
+                },
+                Chunk::Records(records),
+                Chunk::End {
+                    error: None,
+                    damage: Default::default(),
+                },
+            ]);
+            g.slots.insert(
+                seq,
+                Slot {
+                    chunks,
+                    download: false,
+                },
+            );
+        }
         sh.added.store(g.added, Ordering::Relaxed);
-        sh.changed.notify_all();
-        Some(seq)
+        sh.arrived(&g);
+        true
     }
 
     /// The producer has nothing more (with the reason it stopped early, if any).
     pub fn finish(&self, error: Option<String>) {
-        let mut g = self.shared.lock();
-        g.producer_done = true;
-        if error.is_some() {
-            g.producer_error = error;
+        {
+            let mut g = self.shared.lock();
+            g.producer_done = true;
+            if error.is_some() {
+                g.producer_error = error;
+            }
         }
-        self.shared.changed.notify_all();
+        self.shared.wake_all();
     }
 
     /// Objects queued so far.
@@ -246,9 +304,13 @@ impl Handle {
         self.shared.lock().buffered
     }
 
-    /// Whether object `seq` could not be downloaded; forgets it.
-    pub fn take_failed(&self, seq: u64) -> bool {
-        self.shared.lock().failed.remove(&seq)
+    /// Whether each of the objects `seqs` could not be downloaded; forgets them.
+    pub fn take_failed(&self, seqs: &[u64]) -> Vec<bool> {
+        let mut g = self.shared.lock();
+        if g.failed.is_empty() {
+            return vec![false; seqs.len()];
+        }
+        seqs.iter().map(|s| g.failed.remove(s)).collect()
     }
 
     /// The next chunk, in object order, waiting at most `wait`.
@@ -260,7 +322,8 @@ impl Handle {
             let head = g.head;
             if let Some(slot) = g.slots.get_mut(&head) {
                 if let Some(c) = slot.chunks.pop_front() {
-                    if matches!(c, Chunk::End { .. }) {
+                    let end = matches!(c, Chunk::End { .. });
+                    if end {
                         if slot.download {
                             g.downloads -= 1;
                         }
@@ -269,7 +332,9 @@ impl Handle {
                     }
                     let size = chunk_size(&c);
                     g.buffered -= size.min(g.buffered);
-                    sh.changed.notify_all();
+                    if end || size > 0 {
+                        sh.made_room(&g);
+                    }
                     return Recv::Chunk(c);
                 }
             } else if g.producer_done && g.queue.is_empty() && head >= g.added {
@@ -282,7 +347,13 @@ impl Handle {
             if now >= deadline || sh.stopping() {
                 return Recv::Idle;
             }
-            g = sh.wait(g, deadline - now);
+            g.consumer_waiting = true;
+            g = sh
+                .ready
+                .wait_timeout(g, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+            g.consumer_waiting = false;
         }
     }
 
@@ -311,13 +382,13 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
                             download: true,
                         },
                     );
-                    sh.changed.notify_all();
+                    sh.made_room(&g);
                     break next;
                 }
                 if g.producer_done {
                     return;
                 }
-                g = sh.wait(g, Duration::from_millis(100));
+                g = Shared::wait(&sh.work, g);
             }
         };
         let name = format!("s3://{}/{}", job.bucket, job.key);
@@ -332,7 +403,7 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
             }
             // Ahead of the consumer and over the cap: wait (the head never waits).
             while seq != g.head && g.buffered + size > sh.cap && !sh.stopping() {
-                g = sh.wait(g, Duration::from_millis(100));
+                g = sh.wait_room(g);
             }
             if sh.stopping() {
                 return false;
@@ -341,7 +412,9 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
             if let Some(slot) = g.slots.get_mut(&seq) {
                 slot.chunks.push_back(c);
             }
-            sh.changed.notify_all();
+            if seq == g.head {
+                sh.arrived(&g);
+            }
             true
         };
         if !push(Chunk::Start {

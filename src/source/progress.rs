@@ -255,7 +255,7 @@ impl Progress {
         let mut p = Progress::new(&source);
         let mut bad = None;
         v.each_member(folders_id, &mut |k, fid| {
-            let text = |id| v.text(id).map(|t| String::from_utf8_lossy(&t).into_owned());
+            let text = |id| v.text(id).map(crate::json::into_string);
             let high = v.member(fid, "high").and_then(text);
             let recent = v
                 .member(fid, "recent")
@@ -376,17 +376,20 @@ impl Ledger {
         g.inflight.insert(file, key.to_string());
     }
 
-    /// Every event of file `file` reached Falco: record it, and wake the saver when
+    /// Every event of `files` reached Falco: record them, and wake the saver when
     /// this is the first delivery since its last write.
-    pub fn delivered(&self, file: u64) {
+    pub fn delivered(&self, files: &[u64]) {
         let mut g = self.lock_state();
-        if let Some(key) = g.inflight.remove(&file) {
-            g.inflight_keys.remove(&key);
-            g.progress.record(&key);
-            if !g.dirty {
+        let was_dirty = g.dirty;
+        for file in files {
+            if let Some(key) = g.inflight.remove(file) {
+                g.inflight_keys.remove(&key);
+                g.progress.record(&key);
                 g.dirty = true;
-                self.changed.notify_one();
             }
+        }
+        if g.dirty && !was_dirty {
+            self.changed.notify_one();
         }
     }
 
@@ -717,7 +720,7 @@ mod tests {
             "{err}"
         );
         a.started(0, "logs/x.json");
-        a.delivered(0);
+        a.delivered(&[0]);
         a.save();
         drop(a);
         let b = Ledger::open("s3://b/", Some(&path), Logger::new(None), m.clone()).unwrap();

@@ -522,8 +522,8 @@ impl Control for Counts {
         Some(self.pool.added())
     }
 
-    fn delivered(&self, file: u64) {
-        self.ledger.delivered(file);
+    fn delivered(&self, files: &[u64]) {
+        self.ledger.delivered(files);
     }
 
     fn closed(&self) {

@@ -1,14 +1,19 @@
 //! `sqs://queue`: follows new CloudTrail files and events as their messages arrive.
 //!
-//! Receiver threads (`sqsReceiveConcurrency` of them) long-poll the queue and turn
-//! each message into what it carries (every notification shape, see
-//! [`super::notify`]): files are queued on the download pool shared with S3 mode;
-//! a CloudTrail record carried in an EventBridge event joins the same stream as a
-//! unit complete on arrival, so it reaches Falco within seconds of the API call. A
-//! message is deleted only once every event of everything it carried reached Falco
-//! (at-least-once: a crash means redelivery, never loss), by an acknowledging thread
-//! that batches deletions (ten per call, `sqsDeleteConcurrency` calls at once) and
-//! keeps the messages being read hidden; on close, messages not fully delivered are made
+//! Receiver threads long-poll the queue and turn each receive's messages into what
+//! they carry (every notification shape, see [`super::notify`]): files are queued on
+//! the download pool shared with S3 mode; the CloudTrail records carried in
+//! EventBridge events join the same stream together, as units complete on arrival
+//! (one hand-off per receive, no download worker woken), so they reach Falco within
+//! seconds of the API call. How many long polls are open follows the queue: while
+//! receives come back full another one opens, up to `sqsReceiveConcurrency`; each
+//! empty one closes one, down to [`IDLE_RECEIVERS`].
+//!
+//! A message is deleted only once every event of everything it carried reached Falco
+//! (at-least-once: a crash means redelivery, never loss), by acknowledging threads
+//! (`sqsDeleteConcurrency` of them, so as many DeleteMessageBatch calls at once) that
+//! are woken per batch of ten settled messages, not per message, and that keep the
+//! messages being read hidden; on close, messages not fully delivered are made
 //! visible again at once. A message that cannot be understood, or whose file cannot
 //! be downloaded, is left in the queue for its redrive policy. Several plugin
 //! instances on one queue share the work through SQS visibility.
@@ -37,15 +42,30 @@ use crate::record::Skip;
 /// `s3MaxBufferedBytes` as well).
 const MAX_READING: usize = 4096;
 
+/// Long polls kept open on an idle queue (fewer when `sqsReceiveConcurrency` is
+/// lower): two, so that one is always waiting while the other hands over what it got.
+pub const IDLE_RECEIVERS: usize = 2;
+
+/// Messages received and not yet delivered beyond which the consumer, not SQS, is
+/// the limit: no more long polls open (see `Gate::follow`).
+const BACKLOG: usize = 500;
+
+/// How long settled messages short of a batch of ten wait for more before they are
+/// deleted anyway.
+const DELETE_FILL: Duration = Duration::from_millis(50);
+
+/// How often messages being read are checked for a visibility extension.
+const EXTEND_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Settings {
     pub queue: String,
     pub url: String,
     pub delete: bool,
     pub wait_seconds: u32,
     pub visibility_seconds: u32,
-    /// Long polls in flight at once.
+    /// Long polls in flight at most (the busy queue's number).
     pub receivers: usize,
-    /// DeleteMessageBatch calls made at once.
+    /// DeleteMessageBatch calls made at once, at most.
     pub delete_calls: usize,
 }
 
@@ -72,35 +92,53 @@ struct Book {
     reading: HashMap<String, Reading>,
     /// File (pool sequence number) → the message that announced it.
     files: HashMap<u64, String>,
-    /// Files delivered before the poller recorded them (→ download failed).
-    early: HashMap<u64, bool>,
     settled: Vec<Settled>,
+    /// When the oldest of `settled` settled (a partial batch waits [`DELETE_FILL`]).
+    settled_since: Option<Instant>,
+    /// Receivers waiting for room (see [`Ledger::room`]).
+    room_waiters: usize,
 }
 
 impl Book {
-    fn file_done(&mut self, id: &str, failed: bool) {
+    /// Queues `s` for deletion; true when the acknowledgers should hear of it: the
+    /// first of a batch (its fill time starts) or a batch complete.
+    fn settle(&mut self, s: Settled) -> bool {
+        self.settled.push(s);
+        if self.settled.len() == 1 {
+            self.settled_since = Some(Instant::now());
+        }
+        self.settled.len() == 1 || self.settled.len().is_multiple_of(BATCH)
+    }
+
+    /// One file of message `id` is delivered (or failed); true as for [`Book::settle`].
+    fn file_done(&mut self, id: &str, failed: bool) -> bool {
         let Some(r) = self.reading.get_mut(id) else {
-            return;
+            return false;
         };
         r.pending = r.pending.saturating_sub(1);
         r.failed |= failed;
-        if r.pending == 0
-            && let Some(r) = self.reading.remove(id)
-        {
-            self.settled.push(Settled {
-                id: id.to_string(),
-                receipt: r.receipt,
-                failed: r.failed,
-            });
+        if r.pending > 0 {
+            return false;
         }
+        let Some(r) = self.reading.remove(id) else {
+            return false;
+        };
+        self.settle(Settled {
+            id: id.to_string(),
+            receipt: r.receipt,
+            failed: r.failed,
+        })
     }
 }
 
-/// Message bookkeeping shared by the poller and the consumer.
+/// Message bookkeeping shared by the receivers, the consumer and the acknowledgers.
 #[derive(Default)]
 struct Ledger {
     book: Mutex<Book>,
-    changed: Condvar,
+    /// Acknowledgers wait here for settled messages.
+    acks: Condvar,
+    /// Receivers wait here for room (fewer messages in flight).
+    room: Condvar,
 }
 
 impl Ledger {
@@ -108,23 +146,78 @@ impl Ledger {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wait(&self, d: Duration) {
-        let g = self.lock();
-        let _ = self.changed.wait_timeout(g, d);
+    /// Waits up to `d` for room (messages settled, see `Tracker::delivered`); the
+    /// pool's memory frees without a signal, hence the bound.
+    fn wait_room(&self, d: Duration) {
+        let mut g = self.lock();
+        g.room_waiters += 1;
+        let (mut g, _) = self
+            .room
+            .wait_timeout(g, d)
+            .unwrap_or_else(|p| p.into_inner());
+        g.room_waiters -= 1;
     }
 
-    /// Waits up to `d` for settled messages (or `stop`); once some are there, up to
-    /// `fill` more for a whole batch of them, so that deletions go out ten per call.
-    fn wait_settled(&self, d: Duration, fill: Duration, stop: &AtomicBool) {
-        let stopping = || stop.load(Ordering::Relaxed);
-        let g = self.lock();
-        let (g, _) = self
-            .changed
-            .wait_timeout_while(g, d, |b| b.settled.is_empty() && !stopping())
-            .unwrap_or_else(|p| p.into_inner());
-        let _ = self
-            .changed
-            .wait_timeout_while(g, fill, |b| b.settled.len() < BATCH && !stopping());
+    /// Wakes every waiter (stopping). Taking the lock first means no waiter is
+    /// between its check and its wait.
+    fn wake_all(&self) {
+        drop(self.lock());
+        self.acks.notify_all();
+        self.room.notify_all();
+    }
+}
+
+/// How many long polls are open: receiver `i` polls while `i < active`.
+struct Gate {
+    active: Mutex<usize>,
+    changed: Condvar,
+    max: usize,
+    floor: usize,
+}
+
+impl Gate {
+    fn new(max: usize) -> Gate {
+        let floor = IDLE_RECEIVERS.min(max).max(1);
+        Gate {
+            active: Mutex::new(floor),
+            changed: Condvar::new(),
+            max: max.max(1),
+            floor,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until receiver `i` may poll; false when stopping.
+    fn admit(&self, i: usize, stop: &AtomicBool) -> bool {
+        let mut g = self.lock();
+        while i >= *g && !stop.load(Ordering::Relaxed) {
+            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        !stop.load(Ordering::Relaxed)
+    }
+
+    /// A receive asked for `asked` messages and got `got`, with `waiting` messages
+    /// received and not yet delivered: a full one opens another long poll while Falco
+    /// keeps up (more polls help when SQS's latency is the limit, not when the
+    /// consumer is); an empty one, or a backlog, closes one. Returns the number open.
+    fn follow(&self, asked: usize, got: usize, waiting: usize) -> usize {
+        let mut g = self.lock();
+        let backlog = waiting > BACKLOG;
+        if got >= asked && !backlog && *g < self.max {
+            *g += 1;
+            self.changed.notify_all();
+        } else if (got == 0 || backlog) && *g > self.floor {
+            *g -= 1;
+        }
+        *g
+    }
+
+    fn wake_all(&self) {
+        drop(self.lock());
+        self.changed.notify_all();
     }
 }
 
@@ -139,16 +232,26 @@ impl Control for Tracker {
         Some(self.pool.added())
     }
 
-    fn delivered(&self, file: u64) {
-        let failed = self.pool.take_failed(file);
+    fn delivered(&self, files: &[u64]) {
+        let failed = self.pool.take_failed(files);
         let mut b = self.ledger.lock();
-        match b.files.remove(&file) {
-            Some(id) => b.file_done(&id, failed),
-            None => {
-                b.early.insert(file, failed);
+        let had_room = b.reading.len() <= MAX_READING - BATCH;
+        let mut tell = 0;
+        for (file, failed) in files.iter().zip(failed) {
+            // Recorded before the pool showed the file to anyone (see `Poller::handle`).
+            if let Some(id) = b.files.remove(file) {
+                tell += usize::from(b.file_done(&id, failed));
             }
         }
-        self.ledger.changed.notify_all();
+        // Room for a whole receive again: one waiting receiver goes on.
+        let room = b.room_waiters > 0 && !had_room && b.reading.len() <= MAX_READING - BATCH;
+        drop(b);
+        for _ in 0..tell {
+            self.ledger.acks.notify_one();
+        }
+        if room {
+            self.ledger.room.notify_one();
+        }
     }
 }
 
@@ -157,6 +260,7 @@ struct Poller {
     settings: Settings,
     pool: Handle,
     ledger: Arc<Ledger>,
+    gate: Gate,
     log: Logger,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
@@ -165,30 +269,51 @@ struct Poller {
     all_keys: Interval,
 }
 
+/// What one message asks for, worked out before anything is locked.
+enum Plan {
+    /// Seen again while its files are read (its visibility ran out): keep reading,
+    /// with the new receipt handle.
+    Again(Message),
+    /// Nothing to read: delete it.
+    Settle(Message),
+    /// Not understood: left in the queue.
+    Leave,
+    Read {
+        m: Message,
+        files: Vec<(String, String)>,
+        records: Vec<Vec<u8>>,
+    },
+}
+
 impl Poller {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// One receiver thread: long polls while there is room, hands messages on.
-    fn receive_loop(&self) {
+    /// Receiver `i`: long polls while the gate lets it and there is room, hands each
+    /// receive's messages on together.
+    fn receive_loop(&self, i: usize) {
         let s = &self.settings;
         let mut failures = 0;
-        while !self.stopping() {
+        while self.gate.admit(i, &self.stop) {
             let room = self.room();
             if room == 0 {
-                self.ledger.wait(Duration::from_millis(200));
+                self.ledger.wait_room(Duration::from_millis(50));
                 continue;
             }
+            Metrics::add(&self.metrics.sqs_receive_calls, 1);
             match self
                 .sqs
                 .receive(&s.url, room, s.wait_seconds, s.visibility_seconds)
             {
                 Ok(messages) => {
                     failures = 0;
-                    for m in messages {
-                        self.handle(m);
-                    }
+                    let waiting = self.ledger.lock().reading.len();
+                    let open = self.gate.follow(room, messages.len(), waiting);
+                    self.metrics
+                        .sqs_receivers_active
+                        .store(open as u64, Ordering::Relaxed);
+                    self.handle(messages);
                 }
                 Err(_) if self.stopping() => break,
                 Err(e) => {
@@ -207,23 +332,65 @@ impl Poller {
         }
     }
 
-    /// The acknowledging thread: deletes delivered messages as soon as they settle,
-    /// keeps the others hidden.
-    fn ack_loop(&self) {
-        while !self.stopping() {
-            self.settle();
-            self.extend();
-            self.ledger.wait_settled(
-                Duration::from_millis(200),
-                Duration::from_millis(50),
-                &self.stop,
-            );
+    /// Acknowledger `k`: deletes settled messages, ten per call, as they settle;
+    /// the first one also keeps the messages being read hidden.
+    fn ack_loop(&self, k: usize) {
+        let mut extended = Instant::now();
+        while let Some(batch) = self.next_deletions(k == 0) {
+            self.delete_settled(&batch);
+            if k == 0 && extended.elapsed() >= EXTEND_EVERY {
+                self.extend();
+                extended = Instant::now();
+            }
+        }
+    }
+
+    /// Waits for messages to delete: a whole batch of ten, or fewer once they waited
+    /// [`DELETE_FILL`]. With `keeper`, returns at least every [`EXTEND_EVERY`] while
+    /// messages are being read (with nothing, maybe). `None`: stopping.
+    fn next_deletions(&self, keeper: bool) -> Option<Vec<Settled>> {
+        let mut b = self.ledger.lock();
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            let now = Instant::now();
+            let due = b.settled_since.map(|t| t + DELETE_FILL);
+            if b.settled.len() >= BATCH || due.is_some_and(|d| now >= d) {
+                let n = b.settled.len().min(BATCH);
+                let batch: Vec<Settled> = b.settled.drain(..n).collect();
+                match b.settled.len() {
+                    0 => b.settled_since = None,
+                    // More whole batches: another acknowledger takes the next.
+                    left if left >= BATCH => self.ledger.acks.notify_one(),
+                    _ => {}
+                }
+                return Some(batch);
+            }
+            let mut wait = due.map(|d| d - now);
+            if keeper && !b.reading.is_empty() {
+                wait = Some(wait.map_or(EXTEND_EVERY, |w| w.min(EXTEND_EVERY)));
+            }
+            b = match wait {
+                None => self.ledger.acks.wait(b).unwrap_or_else(|p| p.into_inner()),
+                Some(w) => {
+                    let (b, timeout) = self
+                        .ledger
+                        .acks
+                        .wait_timeout(b, w)
+                        .unwrap_or_else(|p| p.into_inner());
+                    if keeper && timeout.timed_out() && b.settled.is_empty() {
+                        return Some(Vec::new());
+                    }
+                    b
+                }
+            };
         }
     }
 
     /// How many more messages to ask for now (0: wait).
     fn room(&self) -> usize {
-        if self.ledger.lock().reading.len() >= MAX_READING
+        if self.ledger.lock().reading.len() > MAX_READING - BATCH
             || self.pool.buffered() >= self.max_buffered
         {
             return 0;
@@ -234,18 +401,8 @@ impl Poller {
             .min(BATCH)
     }
 
-    fn handle(&self, m: Message) {
-        Metrics::add(&self.metrics.sqs_messages_received, 1);
-        {
-            // Seen again while its files are read (its visibility ran out): keep
-            // reading, with the new receipt handle.
-            let mut b = self.ledger.lock();
-            if let Some(r) = b.reading.get_mut(&m.id) {
-                r.receipt = m.receipt;
-                r.hidden_at = Instant::now();
-                return;
-            }
-        }
+    /// What message `m` asks for (logging and counting what it is).
+    fn plan(&self, m: Message) -> Plan {
         let queue = &self.settings.queue;
         let notice = match notify::parse(&m.body) {
             Ok(n) => n,
@@ -255,7 +412,7 @@ impl Poller {
                     "sqs://{queue}: message {} (received {} time(s)) is not a notification this plugin understands: {why}; left in the queue for its redrive policy",
                     m.id, m.receive_count
                 ));
-                return;
+                return Plan::Leave;
             }
         };
         let Work { files, records } = match notice {
@@ -264,7 +421,7 @@ impl Poller {
                 Metrics::add(&self.metrics.sqs_messages_ignored, 1);
                 self.log
                     .info(&format!("sqs://{queue}: message {}: {what}, ignored", m.id));
-                return self.settle_now(m);
+                return Plan::Settle(m);
             }
             Notice::Confirmation { kind, url } => {
                 Metrics::add(&self.metrics.sqs_messages_ignored, 1);
@@ -272,10 +429,10 @@ impl Poller {
                     "sqs://{queue}: message {}: SNS {kind}; to confirm, visit {url}",
                     m.id
                 ));
-                return self.settle_now(m);
+                return Plan::Settle(m);
             }
         };
-        let (keep, skip): (Vec<_>, Vec<_>) = files
+        let (files, skip): (Vec<_>, Vec<_>) = files
             .into_iter()
             .partition(|(_, key)| wanted_key(key, &self.all_keys));
         for (bucket, key) in &skip {
@@ -284,58 +441,107 @@ impl Poller {
                 m.id
             ));
         }
-        if keep.is_empty() && records.is_empty() {
+        if files.is_empty() && records.is_empty() {
             Metrics::add(&self.metrics.sqs_messages_ignored, 1);
-            return self.settle_now(m);
+            return Plan::Settle(m);
         }
         Metrics::add(&self.metrics.sqs_eventbridge_events, records.len() as u64);
-        self.ledger.lock().reading.insert(
-            m.id.clone(),
-            Reading {
-                receipt: m.receipt,
-                pending: keep.len() + records.len(),
-                failed: false,
-                hidden_at: Instant::now(),
-            },
-        );
-        let name = format!("sqs://{queue} message {}", m.id);
-        let units = keep
-            .into_iter()
-            .map(|(bucket, key)| self.pool.push(Job { bucket, key }))
-            .chain(
-                records
-                    .into_iter()
-                    .map(|r| self.pool.push_ready(name.clone(), record_unit(r))),
-            );
-        for unit in units {
-            // None: stopping; the message is made visible again by `release`.
-            let Some(seq) = unit else {
-                break;
-            };
+        Plan::Read { m, files, records }
+    }
+
+    /// Hands on the messages of one receive: their files to the download pool, one
+    /// at a time, and the records they carry all together, with one lock of the
+    /// ledger and one hand-off into the stream.
+    fn handle(&self, messages: Vec<Message>) {
+        Metrics::add(&self.metrics.sqs_messages_received, messages.len() as u64);
+        let plans: Vec<Plan> = {
+            let b = self.ledger.lock();
+            let seen: Vec<bool> = messages
+                .iter()
+                .map(|m| b.reading.contains_key(&m.id))
+                .collect();
+            drop(b);
+            messages
+                .into_iter()
+                .zip(seen)
+                .map(|(m, again)| if again { Plan::Again(m) } else { self.plan(m) })
+                .collect()
+        };
+        // Every message read is on record before any of its units can be delivered.
+        let mut reads = Vec::new();
+        let mut tell = false;
+        {
             let mut b = self.ledger.lock();
-            match b.early.remove(&seq) {
-                Some(failed) => b.file_done(&m.id, failed),
-                None => {
-                    b.files.insert(seq, m.id.clone());
+            for plan in plans {
+                match plan {
+                    Plan::Again(m) => {
+                        if let Some(r) = b.reading.get_mut(&m.id) {
+                            r.receipt = m.receipt;
+                            r.hidden_at = Instant::now();
+                        }
+                    }
+                    Plan::Settle(m) => {
+                        tell |= b.settle(Settled {
+                            id: m.id,
+                            receipt: m.receipt,
+                            failed: false,
+                        })
+                    }
+                    Plan::Leave => {}
+                    Plan::Read { m, files, records } => {
+                        b.reading.insert(
+                            m.id.clone(),
+                            Reading {
+                                receipt: m.receipt,
+                                pending: files.len() + records.len(),
+                                failed: false,
+                                hidden_at: Instant::now(),
+                            },
+                        );
+                        reads.push((m.id, files, records));
+                    }
                 }
             }
         }
-    }
-
-    fn settle_now(&self, m: Message) {
-        self.ledger.lock().settled.push(Settled {
-            id: m.id,
-            receipt: m.receipt,
-            failed: false,
+        if tell {
+            self.ledger.acks.notify_one();
+        }
+        let queue = &self.settings.queue;
+        let mut owners = Vec::new();
+        let mut units = Vec::new();
+        for (id, files, records) in reads {
+            for (bucket, key) in files {
+                // None: stopping; the message is made visible again by `release`.
+                let queued = self.pool.push_with(Job { bucket, key }, |seq| {
+                    self.ledger.lock().files.insert(seq, id.clone());
+                });
+                if queued.is_none() {
+                    return;
+                }
+            }
+            let name = format!("sqs://{queue} message {id}");
+            for r in records {
+                units.push((name.clone(), record_unit(r)));
+                owners.push(id.clone());
+            }
+        }
+        if units.is_empty() {
+            return;
+        }
+        self.pool.push_ready(units, |first| {
+            let mut b = self.ledger.lock();
+            for (seq, id) in (first..).zip(owners) {
+                b.files.insert(seq, id);
+            }
         });
     }
 
-    /// Deletes messages whose files were all delivered; leaves the failed ones.
-    fn settle(&self) {
-        let done = std::mem::take(&mut self.ledger.lock().settled);
+    /// Deletes settled messages (those whose files were all delivered); leaves the
+    /// failed ones.
+    fn delete_settled(&self, done: &[Settled]) {
         let queue = &self.settings.queue;
         let mut receipts = Vec::new();
-        for s in &done {
+        for s in done {
             if s.failed {
                 Metrics::add(&self.metrics.sqs_messages_poisoned, 1);
                 self.log.warn(&format!(
@@ -349,20 +555,31 @@ impl Poller {
         if !self.settings.delete || receipts.is_empty() {
             return;
         }
-        // Whole batches of ten, spread over a few calls at once.
-        let calls = self.settings.delete_calls.max(1);
-        let per_call = receipts.len().div_ceil(calls).next_multiple_of(BATCH);
-        let groups: Vec<&[&str]> = receipts.chunks(per_call).collect();
-        if groups.len() == 1 {
-            return self.delete(groups[0]);
+        for group in receipts.chunks(BATCH) {
+            self.delete(group);
         }
+    }
+
+    /// On close: deletes what settled, `sqsDeleteConcurrency` calls at once.
+    fn settle_all(&self) {
+        let done = {
+            let mut b = self.ledger.lock();
+            b.settled_since = None;
+            std::mem::take(&mut b.settled)
+        };
+        let calls = self.settings.delete_calls.max(1);
+        let per_call = done
+            .len()
+            .div_ceil(calls)
+            .next_multiple_of(BATCH)
+            .max(BATCH);
         std::thread::scope(|scope| {
-            for group in groups {
+            for group in done.chunks(per_call) {
                 let spawned = std::thread::Builder::new()
                     .name("cloudtrail-sqs-del".into())
-                    .spawn_scoped(scope, move || self.delete(group));
+                    .spawn_scoped(scope, || self.delete_settled(group));
                 if spawned.is_err() {
-                    self.delete(group);
+                    self.delete_settled(group);
                 }
             }
         });
@@ -370,6 +587,7 @@ impl Poller {
 
     fn delete(&self, receipts: &[&str]) {
         let queue = &self.settings.queue;
+        Metrics::add(&self.metrics.sqs_delete_calls, 1);
         match self.sqs.delete(&self.settings.url, receipts) {
             Ok(failures) => {
                 Metrics::add(
@@ -505,12 +723,13 @@ impl SqsFeed {
     ) -> Result<SqsFeed> {
         let pool = Pool::start(s3, &opts, &log, &metrics, stop.clone())?;
         let ledger = Arc::new(Ledger::default());
-        let receivers = settings.receivers.max(1);
+        let (receivers, acks) = (settings.receivers.max(1), settings.delete_calls.max(1));
         let poller = Arc::new(Poller {
             sqs,
             settings,
             pool: pool.handle(),
             ledger: ledger.clone(),
+            gate: Gate::new(receivers),
             log,
             metrics,
             stop: stop.clone(),
@@ -526,15 +745,18 @@ impl SqsFeed {
             stop,
             closed: false,
         };
-        for i in 0..=receivers {
+        // Every receiver starts now; those past the gate's count wait, costing nothing.
+        let threads = (0..acks)
+            .map(|k| (format!("cloudtrail-ack-{k}"), k, true))
+            .chain((0..receivers).map(|i| (format!("cloudtrail-sqs-{i}"), i, false)));
+        for (name, i, ack) in threads {
             let p = poller.clone();
-            let (name, body): (String, Box<dyn FnOnce() + Send>) = if i == 0 {
-                ("cloudtrail-sqs-ack".into(), Box::new(move || p.ack_loop()))
-            } else {
-                (
-                    format!("cloudtrail-sqs-{i}"),
-                    Box::new(move || p.receive_loop()),
-                )
+            let body = move || {
+                if ack {
+                    p.ack_loop(i)
+                } else {
+                    p.receive_loop(i)
+                }
             };
             match std::thread::Builder::new().name(name).spawn(body) {
                 Ok(t) => feed.threads.push(t),
@@ -570,14 +792,15 @@ impl Feed for SqsFeed {
         }
         self.closed = true;
         self.stop.store(true, Ordering::Relaxed);
-        self.ledger.changed.notify_all();
+        self.ledger.wake_all();
+        self.poller.gate.wake_all();
         self.pool.close();
         // Receivers finish their current long poll (at most `sqsWaitSeconds`).
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         // What was delivered is deleted; the rest becomes visible again.
-        self.poller.settle();
+        self.poller.settle_all();
         self.poller.release();
     }
 }
