@@ -1,8 +1,8 @@
-"""The reference consumer for `benches/sqs.rs`: boto3 draining an SQS queue the
+"""The reference consumer for `benches/sqs/main.rs`: boto3 draining an SQS queue the
 usual way (threads each receiving ten messages per long poll and deleting them in
 one batch call). Prints the drain time and the messages read as JSON.
 
-    python sqs_consumer.py ENDPOINT QUEUE_URL MESSAGES THREADS
+    python boto3_consumer.py ENDPOINT QUEUE_URL MESSAGES THREADS
 """
 import json, sys, threading, time
 
