@@ -143,7 +143,7 @@ impl Engine {
                 c.check_remote(true)?;
                 let stop = Arc::new(AtomicBool::new(false));
                 let aws = Arc::new(self.connect(stop.clone())?);
-                let sqs = Sqs { aws: aws.clone() };
+                let sqs = Sqs::new(aws.clone());
                 let owner = Some(c.sqs_owner_account.as_str()).filter(|o| !o.is_empty());
                 let url = sqs
                     .queue_url(&queue, owner)

@@ -76,7 +76,10 @@ impl Response {
 
     /// The whole body, up to `limit` bytes.
     pub fn bytes(self, limit: u64) -> std::result::Result<Vec<u8>, String> {
-        let mut out = Vec::new();
+        // Sized once from the length the server announced, instead of grown (and
+        // copied) a dozen times on the way.
+        let announced = self.body.content_length().unwrap_or(0).min(limit);
+        let mut out = Vec::with_capacity(announced as usize);
         self.reader()
             .take(limit)
             .read_to_end(&mut out)

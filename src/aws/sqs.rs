@@ -5,12 +5,13 @@
 //! network errors are retried with backoff; error responses become errors naming the
 //! queue and the AWS error code.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::Aws;
 use super::http::{Failure, Request, transient_status};
 use crate::error::{Error, Result};
 use crate::json::doc::Doc;
+use crate::json::tape::Indexer;
 use crate::json::{Kind, View, write_string};
 
 /// Largest response accepted (ten messages of at most 1 MiB each, with room).
@@ -21,7 +22,13 @@ pub const BATCH: usize = 10;
 
 pub struct Sqs {
     pub aws: Arc<Aws>,
+    /// Indexers for responses, reused: a receive's response is tens of KiB, and a
+    /// fresh indexer's buffers for it cost more than parsing it.
+    parsers: Mutex<Vec<Indexer>>,
 }
+
+/// Indexers kept for reuse at most (one per thread calling at once is enough).
+const SPARE_PARSERS: usize = 32;
 
 /// One received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +74,25 @@ fn friendly(code: &str, queue: &str) -> Option<String> {
 }
 
 impl Sqs {
+    pub fn new(aws: Arc<Aws>) -> Sqs {
+        Sqs {
+            aws,
+            parsers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Parses a response body with a pooled indexer.
+    fn parse(&self, bytes: Vec<u8>) -> Option<Doc> {
+        let lock = || self.parsers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut indexer = lock().pop().unwrap_or_default();
+        let doc = Doc::from_vec_with(&mut indexer, bytes);
+        let mut spare = lock();
+        if spare.len() < SPARE_PARSERS {
+            spare.push(indexer);
+        }
+        doc
+    }
+
     /// One call: `action` with a JSON `body`; the parsed response. `queue` names the
     /// queue in errors.
     fn call(&self, action: &str, body: String, queue: &str) -> Result<Doc> {
@@ -86,11 +112,11 @@ impl Sqs {
             let bytes = resp
                 .bytes(MAX_RESPONSE)
                 .map_err(|e| Failure::Transient(format!("{what}: {e}")))?;
-            let doc = if bytes.is_empty() {
-                Doc::parse(b"{}")
+            let doc = self.parse(if bytes.is_empty() {
+                b"{}".to_vec()
             } else {
-                Doc::from_vec(bytes)
-            };
+                bytes
+            });
             if status < 300 {
                 return doc.ok_or_else(|| {
                     Failure::Fatal(Error::new(format!("{what}: the response is not JSON")))

@@ -17,10 +17,14 @@ impl Doc {
 
     /// [`Doc::parse`] on bytes it keeps (a response body) without copying them.
     pub fn from_vec(bytes: Vec<u8>) -> Option<Doc> {
+        Self::from_vec_with(&mut Indexer::for_len(bytes.len()), bytes)
+    }
+
+    /// [`Doc::from_vec`] with an indexer whose buffers are reused from parse to parse
+    /// (threads that parse a response per call).
+    pub fn from_vec_with(indexer: &mut Indexer, bytes: Vec<u8>) -> Option<Doc> {
         let mut index = TapeIndex::default();
-        Indexer::for_len(bytes.len())
-            .build(&bytes, &mut index)
-            .ok()?;
+        indexer.build(&bytes, &mut index).ok()?;
         Some(Doc { bytes, index })
     }
 
