@@ -457,7 +457,9 @@ fn run() {
     let mut rows = Vec::new();
     for &l in &latencies {
         // The machine is shared and noisy: the run with the median CPU of three.
-        let mut runs: Vec<Row> = (0..3).map(|_| plugin_run(&server, &dir, l, events)).collect();
+        let mut runs: Vec<Row> = (0..3)
+            .map(|_| plugin_run(&server, &dir, l, events))
+            .collect();
         runs.sort_by(|a, b| a.cpu_us.total_cmp(&b.cpu_us));
         eprintln!(
             "plugin at {l} ms, three runs: {:.1} / {:.1} / {:.1} µs CPU per event",
