@@ -62,7 +62,7 @@ impl Request {
 /// A response with its body still to read.
 pub struct Response {
     pub status: u16,
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
     body: ureq::Body,
 }
 

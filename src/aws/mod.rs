@@ -1,10 +1,12 @@
 //! AWS access without the SDK: configuration and credentials, SigV4 signing, a
 //! blocking HTTP client, and the few S3, SQS and STS calls the plugin needs.
 
+pub mod cloudtrail;
 pub mod credentials;
 pub mod endpoint;
 pub mod env;
 pub mod http;
+pub mod json_rpc;
 pub mod profile;
 pub mod s3;
 mod sha1;

@@ -189,6 +189,32 @@ impl S3 {
         parse_list(&body).map_err(|e| Error::new(format!("{what}: {e}")))
     }
 
+    /// A small object whole (at most `limit` bytes) with its response headers
+    /// (`x-amz-meta-*` among them); `None` when there is no such key.
+    pub fn fetch(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<Fetched>> {
+        let what = format!("downloading s3://{bucket}/{key}");
+        let resp = match self.get(bucket, key, "", &[], &what) {
+            Ok(r) => r,
+            Err(e) if is_no_such_key(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let headers = resp.headers.clone();
+        let body = resp
+            .bytes(limit)
+            .map_err(|e| Error::new(format!("{what}: {e}")))?;
+        Ok(Some(Fetched { body, headers }))
+    }
+
+    /// Whether an object exists (its first byte is fetched).
+    pub fn exists(&self, bucket: &str, key: &str) -> Result<bool> {
+        let what = format!("looking for s3://{bucket}/{key}");
+        match self.get(bucket, key, "", &[("range", "bytes=0-0".into())], &what) {
+            Ok(_) => Ok(true),
+            Err(e) if is_no_such_key(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens an object for reading from byte `from`, pinned to `etag` when given.
     pub fn open(
         &self,
@@ -214,6 +240,26 @@ impl S3 {
         let etag = resp.header("etag").map(str::to_string);
         Ok((resp, etag))
     }
+}
+
+/// An object fetched whole.
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Fetched {
+    /// A response header, by its lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn is_no_such_key(e: &Error) -> bool {
+    e.message().contains("error: NoSuchKey:")
 }
 
 /// Parses a ListObjectsV2 response body.

@@ -7,8 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::Aws;
-use super::http::{Failure, Request, transient_status};
+use super::{Aws, json_rpc};
 use crate::error::{Error, Result};
 use crate::json::doc::Doc;
 use crate::json::tape::Indexer;
@@ -48,19 +47,6 @@ pub struct BatchFailure {
     pub message: String,
 }
 
-/// The AWS error code of a JSON-protocol error (`com.amazonaws.sqs#QueueDoesNotExist`
-/// → `QueueDoesNotExist`), preferring the query-compatible code when given.
-fn error_code(header: Option<&str>, doc: Option<&Doc>) -> Option<String> {
-    if let Some(h) = header {
-        let code = h.split(';').next().unwrap_or(h);
-        if !code.is_empty() {
-            return Some(code.to_string());
-        }
-    }
-    let ty = doc?.str_at(&["__type"])?;
-    Some(ty.rsplit('#').next().unwrap_or(&ty).to_string())
-}
-
 fn friendly(code: &str, queue: &str) -> Option<String> {
     Some(match code {
         "QueueDoesNotExist" | "AWS.SimpleQueueService.NonExistentQueue" => format!(
@@ -96,46 +82,21 @@ impl Sqs {
     /// One call: `action` with a JSON `body`; the parsed response. `queue` names the
     /// queue in errors.
     fn call(&self, action: &str, body: String, queue: &str) -> Result<Doc> {
-        let aws = &self.aws;
-        let what = format!("SQS {action} on {queue}");
-        aws.http.retrying(&what, || {
-            let ep = aws.endpoint("sqs", &aws.region).map_err(Failure::Fatal)?;
-            let mut req = Request::new("POST", format!("{}/", ep.base))
-                .header("content-type", "application/x-amz-json-1.0")
-                .header("x-amz-target", &format!("AmazonSQS.{action}"));
-            req.body = body.clone().into_bytes();
-            aws.sign(&mut req, "sqs", &aws.region)
-                .map_err(Failure::Fatal)?;
-            let resp = aws.http.send(&req).map_err(Failure::Transient)?;
-            let status = resp.status;
-            let query_error = resp.header("x-amzn-query-error").map(str::to_string);
-            let bytes = resp
-                .bytes(MAX_RESPONSE)
-                .map_err(|e| Failure::Transient(format!("{what}: {e}")))?;
-            let doc = self.parse(if bytes.is_empty() {
-                b"{}".to_vec()
-            } else {
-                bytes
-            });
-            if status < 300 {
-                return doc.ok_or_else(|| {
-                    Failure::Fatal(Error::new(format!("{what}: the response is not JSON")))
-                });
-            }
-            let code = error_code(query_error.as_deref(), doc.as_ref())
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            if transient_status(status, Some(&code)) {
-                return Err(Failure::Transient(code));
-            }
-            let message = doc
-                .as_ref()
-                .and_then(|d| d.str_at(&["message"]).or_else(|| d.str_at(&["Message"])))
-                .unwrap_or_default();
-            let detail = friendly(&code, queue).unwrap_or(message);
-            Err(Failure::Fatal(Error::new(format!(
-                "cloudtrail plugin error: {code}: {detail}"
-            ))))
-        })
+        let c = json_rpc::Call {
+            service: "sqs",
+            region: &self.aws.region,
+            content_type: "application/x-amz-json-1.0",
+            target: format!("AmazonSQS.{action}"),
+            body,
+            what: format!("SQS {action} on {queue}"),
+            limit: MAX_RESPONSE,
+        };
+        json_rpc::call(
+            &self.aws,
+            &c,
+            |b| self.parse(b),
+            |code| friendly(code, queue),
+        )
     }
 
     /// The URL of queue `name`, owned by `owner` when not the caller's account.
@@ -325,19 +286,9 @@ mod tests {
     }
 
     #[test]
-    fn error_codes() {
-        let d = Doc::parse(br#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"m"}"#)
-            .unwrap();
-        assert_eq!(error_code(None, Some(&d)).unwrap(), "QueueDoesNotExist");
-        assert_eq!(
-            error_code(
-                Some("AWS.SimpleQueueService.NonExistentQueue;Sender"),
-                Some(&d)
-            )
-            .unwrap(),
-            "AWS.SimpleQueueService.NonExistentQueue"
-        );
-        assert!(friendly("AWS.SimpleQueueService.NonExistentQueue", "q").is_some());
-        assert_eq!(error_code(None, None), None);
+    fn friendly_errors_name_the_queue() {
+        let f = friendly("AWS.SimpleQueueService.NonExistentQueue", "q").unwrap();
+        assert!(f.contains("the queue q does not exist"), "{f}");
+        assert_eq!(friendly("Throttling", "q"), None);
     }
 }
