@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scanner record gzip notification settings s3_xml json_pointer)
+[ ${#targets[@]} -gt 0 ] || targets=(scanner record gzip notification settings s3_xml json_pointer digest)
 shared="${SHARED:-../shared}"
 export RUSTC_BOOTSTRAP=1
 

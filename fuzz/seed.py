@@ -3,7 +3,7 @@
 scanner, gzip: whole log files (plain and gzipped, up to 256 KiB); record: single
 records; notification: the SQS/SNS/S3/EventBridge envelopes, and records wrapped as
 EventBridge CloudTrail events (raw, in SNS, in a Lambda-style envelope); settings and s3_xml:
-a few hand-written inputs. Idempotent: existing corpus entries are kept.
+a few hand-written inputs; digest: digests in the documented shape. Idempotent: existing corpus entries are kept.
 """
 import gzip, hashlib, json, os, sys
 
@@ -63,3 +63,18 @@ put("s3_xml", b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTrunc
 put("s3_xml", b"<Error><Code>NoSuchBucket</Code><Message>m</Message><Region>eu-west-1</Region></Error>")
 put("notification", b'{"Messages":[{"MessageId":"a","ReceiptHandle":"r","Body":"{}",'
     b'"Attributes":{"ApproximateReceiveCount":"2"}}]}')
+# digest: a CloudTrail digest in the documented shape (first of a chain, and chained).
+digest = {"awsAccountId": "111122223333", "digestStartTime": "2024-03-01T00:01:31Z",
+          "digestEndTime": "2024-03-01T01:01:31Z", "digestS3Bucket": "b",
+          "digestS3Object": "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/01/"
+                            "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240301T010131Z.json.gz",
+          "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
+          "digestSignatureAlgorithm": "SHA256withRSA", "previousDigestSignature": None,
+          "logFiles": [{"s3Bucket": "b", "s3Object": "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/"
+                        "111122223333_CloudTrail_us-east-1_20240301T0005Z_a.json.gz",
+                        "hashValue": "9bb6196fc6b84d6f075a56548feca262bd99ba3c2de41b618e5b6e22c1fc71f6",
+                        "hashAlgorithm": "SHA-256"}]}
+put("digest", json.dumps(digest).encode())
+digest.update({"previousDigestS3Bucket": "b", "previousDigestS3Object": "AWSLogs/x.json.gz",
+               "previousDigestHashValue": "00" * 32, "previousDigestSignature": "ab" * 256})
+put("digest", json.dumps(digest).encode())

@@ -24,6 +24,8 @@ pub struct Config {
     pub s3_download_concurrency: i64,
     pub s3_interval: String,
     pub sqs_delete: bool,
+    /// Check CloudTrail's signed digests beside the log files read.
+    pub log_file_validation: bool,
     /// Accepted for compatibility; extraction has no cgo overhead to hide.
     pub use_async: bool,
     /// Accepted for compatibility; the notification shape is detected per message.
@@ -59,6 +61,7 @@ impl Default for Config {
             s3_download_concurrency: 32,
             s3_interval: String::new(),
             sqs_delete: true,
+            log_file_validation: false,
             use_async: true,
             use_s3_sns: false,
             s3_account_list: String::new(),
@@ -95,6 +98,12 @@ pub const SCHEMA: &str = r#"{
       "title": "S3 log interval",
       "description": "Only read S3 objects whose key time falls in this interval: an age like 5d, 12h, 30m, a timestamp like 2024-01-02T03:04:05Z, or a range of either separated by '-' (e.g. 5d-2d).",
       "default": ""
+    },
+    "logFileValidation": {
+      "type": "boolean",
+      "title": "Log file integrity validation",
+      "description": "Check CloudTrail's signed hourly digest files beside the log files read (s3://, sqs:// file notifications): each failure (a modified, injected or deleted log file, an invalid, missing or unchained digest) becomes an event with ct.src integrity.cloudtrail-plugin.",
+      "default": false
     },
     "sqsDelete": {
       "type": "boolean",
@@ -321,6 +330,8 @@ impl Config {
             self.s3_interval = get_string(v, id, "s3Interval")?;
         } else if is("sqsDelete") {
             self.sqs_delete = get_bool(v, id, "sqsDelete")?;
+        } else if is("logFileValidation") {
+            self.log_file_validation = get_bool(v, id, "logFileValidation")?;
         } else if is("useAsync") {
             self.use_async = get_bool(v, id, "useAsync")?;
         } else if is("useS3SNS") {

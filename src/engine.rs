@@ -62,6 +62,11 @@ impl Engine {
         self.extractor.forget_batch();
         match OpenParams::parse(params)? {
             OpenParams::Local(path) => {
+                if self.config.log_file_validation {
+                    return Err(crate::error::Error::new(format!(
+                        "logFileValidation checks s3:// and sqs:// sources, not local files ({path}): a digest's signature is S3 object metadata, which a copy on disk does not have; read the trail's bucket with s3:// instead"
+                    )));
+                }
                 let follow = self.config.poll_interval()?;
                 let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
                 let files = match follow {
@@ -135,6 +140,7 @@ impl Engine {
                     stop,
                     ledger,
                     follow,
+                    c.log_file_validation,
                 )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }
@@ -157,6 +163,12 @@ impl Engine {
                     visibility_seconds: c.sqs_visibility_seconds as u32,
                     receivers: c.sqs_receive_concurrency as usize,
                     delete_calls: c.sqs_delete_concurrency as usize,
+                    // Digests are looked for every `s3PollInterval`, by default a minute.
+                    validate: c
+                        .log_file_validation
+                        .then(|| c.poll_interval())
+                        .transpose()?
+                        .map(|p| p.unwrap_or(std::time::Duration::from_secs(60))),
                 };
                 let feed = SqsFeed::start(
                     Arc::new(S3::new(aws)),

@@ -163,6 +163,19 @@ pub fn minute_stamp(secs: i64) -> String {
     format!("{y:04}{m:02}{d:02}T{:02}{:02}", rem / 3600, rem % 3600 / 60)
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` of a time (CloudTrail's `eventTime` format).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Seconds since the epoch of a `YYYYMMDDTHHMM` stamp (the inverse of
 /// [`minute_stamp`]); `None` when it is not one.
 pub fn stamp_secs(s: &str) -> Option<i64> {

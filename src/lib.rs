@@ -13,6 +13,7 @@ pub mod event;
 pub mod extract;
 pub mod fields;
 pub mod instance;
+pub mod integrity;
 pub mod interval;
 pub use cloudtrail_json as json;
 pub mod log;

@@ -33,6 +33,11 @@ pub struct Metrics {
     /// visibility changes).
     pub sqs_receive_calls: AtomicU64,
     pub sqs_delete_calls: AtomicU64,
+    /// Log file validation: digests verified, log files whose hash matched their
+    /// digest, and failures found, per kind (`integrity::Kind::ALL` order).
+    pub integrity_digests_valid: AtomicU64,
+    pub integrity_log_files_valid: AtomicU64,
+    pub integrity_findings: [AtomicU64; crate::integrity::Kind::ALL.len()],
     /// Long polls open now (they follow the queue, see `sqsReceiveConcurrency`).
     pub sqs_receivers_active: AtomicU64,
     /// Time from the last delivered event's `eventTime` to its hand-over to Falco.
@@ -43,7 +48,7 @@ pub struct Metrics {
 
 /// Names are `snake_case` ASCII: Prometheus shows them as
 /// `falcosecurity_plugins_cloudtrail_<name>_total`.
-pub const NAMES: [&str; 29] = [
+pub const NAMES: [&str; 37] = [
     "events",
     "records_skipped_invalid_json",
     "records_skipped_too_deep",
@@ -70,6 +75,14 @@ pub const NAMES: [&str; 29] = [
     "checkpoint_write_failures",
     "sqs_receive_calls",
     "sqs_delete_calls",
+    "integrity_digests_valid",
+    "integrity_log_files_valid",
+    "integrity_log_file_modified",
+    "integrity_log_file_not_in_digest",
+    "integrity_log_file_missing",
+    "integrity_digest_invalid",
+    "integrity_digest_chain_broken",
+    "integrity_digest_missing",
     "sqs_receivers_active",
     "delivery_lag_ms_last",
     "delivery_lag_ms_max",
@@ -119,6 +132,7 @@ impl Metrics {
         for (i, c) in self.records_skipped.iter().enumerate() {
             out[1 + i] = l(c);
         }
+        let integrity = self.integrity_findings.iter();
         let rest = [
             &self.files_read,
             &self.files_failed,
@@ -137,11 +151,17 @@ impl Metrics {
             &self.checkpoint_write_failures,
             &self.sqs_receive_calls,
             &self.sqs_delete_calls,
+            &self.integrity_digests_valid,
+            &self.integrity_log_files_valid,
+        ]
+        .into_iter()
+        .chain(integrity)
+        .chain([
             &self.sqs_receivers_active,
             &self.delivery_lag_ms_last,
             &self.delivery_lag_ms_max,
-        ];
-        for (i, c) in rest.iter().enumerate() {
+        ]);
+        for (i, c) in rest.enumerate() {
             out[1 + Skip::ALL.len() + i] = l(c);
         }
         out
@@ -157,6 +177,23 @@ mod tests {
         for (i, s) in Skip::ALL.iter().enumerate() {
             assert_eq!(NAMES[1 + i], format!("records_skipped_{}", s.key()));
         }
+        let first = NAMES
+            .iter()
+            .position(|n| *n == "integrity_log_file_modified")
+            .unwrap();
+        for (i, k) in crate::integrity::Kind::ALL.iter().enumerate() {
+            let mut snake = String::new();
+            for c in k.name().chars() {
+                if c.is_ascii_uppercase() && !snake.is_empty() {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(NAMES[first + i], format!("integrity_{snake}"));
+        }
+        let m = Metrics::default();
+        Metrics::add(&m.integrity_findings[2], 7);
+        assert_eq!(m.snapshot()[first + 2], 7);
         let m = Metrics::default();
         m.skipped(Skip::Insight);
         Metrics::add(&m.sqs_messages_poisoned, 3);

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         true
     };
     let mut spare = || spent.borrow_mut().pop();
-    let (_, alive) = stream_file(data, 1 << 20, &mut splitter, &mut send, &mut spare);
+    let (_, alive) = stream_file(data, 1 << 20, &mut splitter, &mut send, &mut spare, None);
     assert!(alive && ended);
     let _ = records;
 });

@@ -258,6 +258,7 @@ impl Reader<'_> {
             &mut self.splitter,
             &mut send,
             &mut spare,
+            None,
         );
         if !alive {
             return false;

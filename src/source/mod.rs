@@ -7,6 +7,7 @@
 //! bounded channel, so reading overlaps extraction and memory stays bounded.
 
 pub mod decode;
+pub mod integrity;
 pub mod local;
 pub mod notify;
 pub mod pool;
@@ -100,18 +101,22 @@ pub fn pause(stop: &std::sync::atomic::AtomicBool, d: Duration) -> bool {
 
 /// Streams one file's bytes (gzip or not) as `Records` chunks and a final `End`,
 /// through `send` (false: the consumer is gone). Returns the totals and whether the
-/// consumer is still there.
+/// consumer is still there. With `hashed`, the SHA-256 of the whole uncompressed
+/// content is computed as it streams and handed to `hashed` (hex) before the `End`,
+/// when the file was read to its end without error (log file validation).
 pub fn stream_file<R: std::io::Read>(
     input: R,
     max_decompressed: u64,
     splitter: &mut split::Splitter,
     send: &mut dyn FnMut(Chunk) -> bool,
     spare: &mut dyn FnMut() -> Option<Vec<u8>>,
+    hashed: Option<&mut dyn FnMut(String)>,
 ) -> (decode::Totals, bool) {
     struct Adapter<'a> {
         splitter: &'a mut split::Splitter,
         send: &'a mut dyn FnMut(Chunk) -> bool,
         spare: &'a mut dyn FnMut() -> Option<Vec<u8>>,
+        hasher: Option<crate::integrity::Hasher>,
         alive: bool,
     }
     impl decode::Sink for Adapter<'_> {
@@ -119,6 +124,10 @@ pub fn stream_file<R: std::io::Read>(
             self.splitter.space()
         }
         fn filled(&mut self, n: usize) -> bool {
+            if let Some(h) = &mut self.hasher {
+                // The bytes just written, where `space` put them.
+                h.update(&self.splitter.space()[..n]);
+            }
             if let Some(r) = self.splitter.filled(n) {
                 self.alive = (self.send)(Chunk::Records(r));
                 // Buffers the consumer is done with come back during a file too: a
@@ -135,6 +144,7 @@ pub fn stream_file<R: std::io::Read>(
         splitter,
         send,
         spare,
+        hasher: hashed.is_some().then(crate::integrity::Hasher::default),
         alive: true,
     };
     let (totals, result) = decode::pump(input, max_decompressed, &mut a);
@@ -146,6 +156,9 @@ pub fn stream_file<R: std::io::Read>(
         && !(a.send)(Chunk::Records(r))
     {
         return (totals, false);
+    }
+    if let (Some(h), Some(hashed), true) = (a.hasher.take(), hashed, result.is_ok()) {
+        hashed(h.finish_hex());
     }
     let alive = (a.send)(Chunk::End {
         error: result.err(),

@@ -85,7 +85,12 @@ struct Shared {
     stop: Arc<AtomicBool>,
     cap: usize,
     added: AtomicU64,
+    /// Told the SHA-256 of each object read whole (log file validation).
+    hashed: Mutex<Option<Hashed>>,
 }
+
+/// Receives `(bucket, key, hex SHA-256 of the uncompressed content)`.
+pub type Hashed = Arc<dyn Fn(&str, &str, String) + Send + Sync>;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -166,6 +171,7 @@ impl Pool {
             stop,
             cap: opts.max_buffered,
             added: AtomicU64::new(0),
+            hashed: Mutex::new(None),
         });
         let mut workers = Vec::new();
         for i in 0..opts.concurrency {
@@ -275,6 +281,11 @@ impl Handle {
         sh.added.store(g.added, Ordering::Relaxed);
         sh.arrived(&g);
         true
+    }
+
+    /// From now on each object read whole is hashed and reported to `to`.
+    pub fn hash_files(&self, to: Hashed) {
+        *self.shared.hashed.lock().unwrap_or_else(|p| p.into_inner()) = Some(to);
     }
 
     /// The producer has nothing more (with the reason it stopped early, if any).
@@ -432,10 +443,22 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
             gave_up.clone(),
         ) {
             Ok(reader) => {
-                let (totals, alive) =
-                    stream_file(reader, max, &mut splitter, &mut push, &mut || {
-                        sh.lock().spare.pop()
-                    });
+                let hashed = sh.hashed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut report = |hash: String| {
+                    if let Some(h) = &hashed {
+                        h(&job.bucket, &job.key, hash);
+                    }
+                };
+                let (totals, alive) = stream_file(
+                    reader,
+                    max,
+                    &mut splitter,
+                    &mut push,
+                    &mut || sh.lock().spare.pop(),
+                    hashed
+                        .is_some()
+                        .then_some(&mut report as &mut dyn FnMut(String)),
+                );
                 Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
                 alive
             }

@@ -120,6 +120,8 @@ pub struct Progress {
     folders: BTreeMap<String, Folder>,
     clock: u64,
     recent_total: usize,
+    /// What log file validation keeps between runs (its own JSON), when it is on.
+    pub integrity: Option<String>,
 }
 
 impl Progress {
@@ -129,6 +131,7 @@ impl Progress {
             folders: BTreeMap::new(),
             clock: 0,
             recent_total: 0,
+            integrity: None,
         }
     }
 
@@ -219,7 +222,12 @@ impl Progress {
             }
             out.push_str("]}");
         }
-        out.push_str("}}\n");
+        out.push('}');
+        if let Some(i) = &self.integrity {
+            out.push_str(",\n\"integrity\":");
+            out.push_str(i);
+        }
+        out.push_str("}\n");
         out
     }
 
@@ -283,6 +291,9 @@ impl Progress {
                 "folder {k:?} has no high mark or recent list"
             )));
         }
+        p.integrity = v
+            .member(root, "integrity")
+            .map(|id| String::from_utf8_lossy(v.raw(id)).into_owned());
         Ok(p)
     }
 }
@@ -298,7 +309,12 @@ pub struct Ledger {
     checkpoint: Option<Checkpoint>,
     log: Logger,
     metrics: Arc<Metrics>,
+    /// Log file validation's state, written with every checkpoint.
+    integrity: Mutex<Option<IntegrityState>>,
 }
+
+/// Gives log file validation's state as JSON, for the checkpoint.
+pub type IntegrityState = Box<dyn Fn() -> String + Send + Sync>;
 
 struct LedgerState {
     progress: Progress,
@@ -356,6 +372,7 @@ impl Ledger {
             checkpoint,
             log,
             metrics,
+            integrity: Mutex::new(None),
         }))
     }
 
@@ -393,6 +410,22 @@ impl Ledger {
         }
     }
 
+    /// Log file validation keeps its state in the checkpoint: `state` gives it at
+    /// every write. Returns what the checkpoint held from the last run.
+    pub fn keep_integrity(&self, state: IntegrityState) -> Option<String> {
+        *self.integrity.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+        self.lock_state().progress.integrity.take()
+    }
+
+    /// Log file validation's state changed: write the checkpoint soon.
+    pub fn integrity_changed(&self) {
+        let mut g = self.lock_state();
+        if !g.dirty {
+            g.dirty = true;
+            self.changed.notify_one();
+        }
+    }
+
     /// Reads `f` on the delivered state.
     pub fn with_progress<T>(&self, f: impl FnOnce(&Progress) -> T) -> T {
         f(&self.lock_state().progress)
@@ -411,6 +444,8 @@ impl Ledger {
                 return true;
             }
             g.dirty = false;
+            let integrity = self.integrity.lock().unwrap_or_else(|p| p.into_inner());
+            g.progress.integrity = integrity.as_ref().map(|state| state());
             g.progress.to_json()
         };
         match write_atomically(&cp.path, text.as_bytes()) {

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::integrity::Validation;
 use super::pool::{Handle, Job, Options, Pool};
 use super::progress::{self, Ledger, region_start_after};
 use super::{Control, Feed, Recv, pause};
@@ -294,6 +295,9 @@ pub const FOLLOW_FROM_BEFORE_OPEN: i64 = 600;
 /// Reads a bucket selection.
 pub struct S3Feed {
     pool: Pool,
+    /// Log file validation (`logFileValidation`), when on: kept until the source
+    /// closes, as the checkpoint's last write takes its state.
+    _validation: Option<Arc<Validation>>,
     lister: Option<JoinHandle<()>>,
     ledger: Arc<Ledger>,
     saver: Option<JoinHandle<()>>,
@@ -313,11 +317,23 @@ impl S3Feed {
         stop: Arc<AtomicBool>,
         ledger: Arc<Ledger>,
         follow: Option<Duration>,
+        validate: bool,
     ) -> Result<S3Feed> {
         s3.list(&sel.bucket, &with_slash(&sel.prefix), true, None, None)
             .map_err(|e| e.context(format!("cannot open s3://{}/{}", sel.bucket, sel.prefix)))?;
         let pool = Pool::start(s3.clone(), &opts, &log, &metrics, stop.clone())?;
         let h = pool.handle();
+        let validation = validate.then(|| {
+            Validation::start(
+                s3.clone(),
+                s3.aws.clone(),
+                h.clone(),
+                Some(ledger.clone()),
+                log.clone(),
+                metrics.clone(),
+            )
+        });
+        let v = validation.clone();
         let saver_stop = Arc::new(AtomicBool::new(false));
         let saver = ledger.start_saver(saver_stop.clone())?;
         let led = ledger.clone();
@@ -332,6 +348,7 @@ impl S3Feed {
                     log: &log,
                     metrics: &metrics,
                     stop: &stop,
+                    validation: v.as_deref(),
                 };
                 let error = match follow {
                     Some(every) => {
@@ -354,6 +371,7 @@ impl S3Feed {
             .map_err(|e| Error::new(format!("cannot start the S3 lister: {e}")))?;
         Ok(S3Feed {
             pool,
+            _validation: validation,
             lister: Some(lister),
             ledger,
             saver,
@@ -383,18 +401,37 @@ struct Lister<'a> {
     log: &'a Logger,
     metrics: &'a Metrics,
     stop: &'a AtomicBool,
+    validation: Option<&'a Validation>,
 }
 
 impl Lister<'_> {
     /// One-shot: everything selected (less what a checkpoint says was delivered),
-    /// each region folder listed as soon as the walk finds it.
+    /// each region folder listed as soon as the walk finds it. With log file
+    /// validation, once every file is read, the digests of the regions read.
     fn once(&self) -> Result<()> {
         let floor = self.sel.interval.start;
-        let plain = walk_regions(self.s3, self.sel, &mut |r| self.region(&r, floor, false))?;
+        let plain = walk_regions(self.s3, self.sel, &mut |r| {
+            self.validate_region(&r, floor);
+            self.region(&r, floor, false)
+        })?;
         if let Some(p) = plain {
             self.poll(&Layout::Plain(p), floor, false)?;
         }
+        if let Some(v) = self.validation {
+            // Every file read (and hashed) first: the verdicts are final.
+            while self.pool.downloads() > 0 && !self.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            v.check(true, self.stop);
+        }
         Ok(())
+    }
+
+    /// Log file validation follows the digests of region folder `r` from `floor`.
+    fn validate_region(&self, r: &str, floor: Option<i64>) {
+        if let Some(v) = self.validation {
+            v.add_region(&self.sel.bucket, r, floor);
+        }
     }
 
     fn follow(&self, every: Duration, open_secs: i64) {
@@ -420,6 +457,12 @@ impl Lister<'_> {
                     Ok(true) => failing = false,
                     Ok(false) => return,
                     Err(e) => self.trouble(&mut failing, &e.to_string()),
+                }
+                if let (Some(v), Layout::Regions(regions)) = (self.validation, l) {
+                    for r in regions {
+                        self.validate_region(r, Some(floor));
+                    }
+                    v.check(false, self.stop);
                 }
             }
             Metrics::add(&self.metrics.follow_polls, 1);

@@ -35,6 +35,28 @@ pub struct Records {
     pub found: Vec<Found>,
 }
 
+impl Records {
+    /// One record that arrives whole (carried in a message, or the plugin's own), as
+    /// the unit the preparation stage reads: its bytes with the parser's padding after
+    /// them, or a counted skip when it is not even an object (the emission rules
+    /// decide everything else, as for a file's records).
+    pub fn one(mut buf: Vec<u8>) -> Records {
+        let len = buf.len();
+        // The bytes are a whole JSON value, starting at its first byte.
+        let is_object = buf.first() == Some(&b'{');
+        buf.resize(len + PADDING, b' ');
+        let found = if is_object {
+            Found::Record { start: 0, end: len }
+        } else {
+            Found::Skip(crate::record::Skip::NotAnObject)
+        };
+        Records {
+            buf,
+            found: vec![found],
+        }
+    }
+}
+
 pub struct Splitter {
     scanner: Scanner,
     /// Bytes `..used` are data; the rest of its length is initialised spare room

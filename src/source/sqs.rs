@@ -24,10 +24,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::integrity::Validation;
 use super::notify::{self, Notice, Work};
 use super::pool::{Handle, Job, Options, Pool};
 use super::s3::wanted_key;
-use super::split::{Found, PADDING, Records};
+use super::split::Records;
 use super::{Control, Feed, Recv};
 use crate::aws::s3::S3;
 use crate::aws::sqs::{BATCH, Message, Sqs};
@@ -35,7 +36,6 @@ use crate::error::{Error, Result};
 use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
-use crate::record::Skip;
 
 /// Messages received and not yet settled, at most: a one-event message settles as
 /// soon as Falco has its event, so this only bounds bursts (memory is bounded by
@@ -67,6 +67,8 @@ pub struct Settings {
     pub receivers: usize,
     /// DeleteMessageBatch calls made at once, at most.
     pub delete_calls: usize,
+    /// Log file validation of the announced files: how often to look for digests.
+    pub validate: Option<Duration>,
 }
 
 /// A message whose files are being read.
@@ -521,7 +523,7 @@ impl Poller {
             }
             let name = format!("sqs://{queue} message {id}");
             for r in records {
-                units.push((name.clone(), record_unit(r)));
+                units.push((name.clone(), Records::one(r)));
                 owners.push(id.clone());
             }
         }
@@ -680,28 +682,11 @@ impl Poller {
     }
 }
 
-/// A record carried in a message, as the unit the preparation stage reads: its
-/// bytes with the parser's padding after them, or a counted skip when it is not even
-/// an object (the emission rules decide everything else, as for a file's records).
-fn record_unit(mut buf: Vec<u8>) -> Records {
-    let len = buf.len();
-    // The bytes are a whole JSON value, starting at its first byte.
-    let is_object = buf.first() == Some(&b'{');
-    buf.resize(len + PADDING, b' ');
-    let found = if is_object {
-        Found::Record { start: 0, end: len }
-    } else {
-        Found::Skip(Skip::NotAnObject)
-    };
-    Records {
-        buf,
-        found: vec![found],
-    }
-}
-
 /// Reads what an SQS queue's messages announce or carry.
 pub struct SqsFeed {
     pool: Pool,
+    /// Log file validation of the files messages announce, when on.
+    validation: Option<Arc<Validation>>,
     poller: Arc<Poller>,
     threads: Vec<JoinHandle<()>>,
     ledger: Arc<Ledger>,
@@ -721,7 +706,22 @@ impl SqsFeed {
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
     ) -> Result<SqsFeed> {
-        let pool = Pool::start(s3, &opts, &log, &metrics, stop.clone())?;
+        let validate = settings.validate;
+        let pool = Pool::start(s3.clone(), &opts, &log, &metrics, stop.clone())?;
+        let validation = validate.map(|_| {
+            log.info(&format!(
+                "sqs://{}: log file validation checks the log files messages announce; EventBridge events carry no file, so there is nothing to check for them",
+                settings.queue
+            ));
+            Validation::start(
+                s3.clone(),
+                s3.aws.clone(),
+                pool.handle(),
+                None,
+                log.clone(),
+                metrics.clone(),
+            )
+        });
         let ledger = Arc::new(Ledger::default());
         let (receivers, acks) = (settings.receivers.max(1), settings.delete_calls.max(1));
         let poller = Arc::new(Poller {
@@ -739,12 +739,27 @@ impl SqsFeed {
         });
         let mut feed = SqsFeed {
             pool,
+            validation,
             poller: poller.clone(),
             threads: Vec::new(),
             ledger,
             stop,
             closed: false,
         };
+        if let (Some(v), Some(every)) = (feed.validation.clone(), validate) {
+            let stop = feed.stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name("cloudtrail-validate".into())
+                .spawn(move || {
+                    while super::pause(&stop, every) {
+                        v.check(false, &stop);
+                    }
+                });
+            match spawned {
+                Ok(t) => feed.threads.push(t),
+                Err(e) => return Err(Error::new(format!("cannot start the SQS threads: {e}"))),
+            }
+        }
         // Every receiver starts now; those past the gate's count wait, costing nothing.
         let threads = (0..acks)
             .map(|k| (format!("cloudtrail-ack-{k}"), k, true))

@@ -21,6 +21,8 @@ pub enum Fault {
     Truncate,
     /// Half the body, then silence for this long, then the rest.
     Stall(Duration),
+    /// A JSON answer of the proxy's own (a service the emulator lacks).
+    Answer(&'static str),
 }
 
 struct Rule {
@@ -157,6 +159,14 @@ fn serve(conn: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) -> std::io::
             })
     };
     let mut conn = conn;
+    if let Some(Fault::Answer(json)) = fault {
+        write!(
+            conn,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            json.len()
+        )?;
+        return conn.flush();
+    }
     if let Some(Fault::Status(status, code)) = fault {
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected fault</Message></Error>"
@@ -181,7 +191,7 @@ fn serve(conn: TcpStream, upstream: &str, rules: &Mutex<Vec<Rule>>) -> std::io::
     conn.write_all(out.as_bytes())?;
     let half = rbody.len() / 2;
     match fault {
-        None | Some(Fault::Status(..)) => conn.write_all(&rbody)?,
+        None | Some(Fault::Status(..) | Fault::Answer(_)) => conn.write_all(&rbody)?,
         Some(Fault::Reset) => {
             conn.write_all(&rbody[..half])?;
             conn.flush()?;

@@ -141,9 +141,26 @@ impl Moto {
     }
 
     pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        self.put_with(bucket, key, body, &[]);
+    }
+
+    /// [`Moto::put`] with request headers (`x-amz-meta-*` metadata, say).
+    pub fn put_with(&self, bucket: &str, key: &str, body: &[u8], headers: &[(&str, &str)]) {
         let url = format!("{}/{bucket}/{}", self.base, key.replace(' ', "%20"));
-        let r = ureq::put(&url).send(body);
+        let mut req = ureq::put(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send(body);
         assert!(r.is_ok(), "put {key}: {r:?}");
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        let url = format!("{}/{bucket}/{}", self.base, key.replace(' ', "%20"));
+        let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+        let r = ureq::delete(&url).header("authorization", auth).call();
+        assert!(r.is_ok(), "delete {key}: {r:?}");
     }
 
     /// A query-protocol call to `service` ("sqs", "sns"). moto routes it by the
