@@ -791,3 +791,67 @@ fn a_local_directory_is_refused_with_the_reason() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The command line on a trail with one failure of each file kind and an invalid
+/// digest: one line per failure with the fields the rules print (what Falco with
+/// `rules/cloudtrail_integrity.yaml` alerts on, one alert each).
+#[test]
+fn the_command_line_prints_one_event_per_failure() {
+    let m = moto();
+    let k = test_key(1);
+    let bucket = "iv-cli";
+    let t = trail(
+        m,
+        bucket,
+        &k,
+        4,
+        |h, i| (h, i) == (0, 1),
+        |h, mut d| {
+            d.forge_signature = h == 3;
+            Some(d)
+        },
+    );
+    m.delete(bucket, &t.logs[1][0].key);
+    let injected = put_log(m, bucket, T0 + 2 * HOUR + 1500, "evil", 900, false);
+    let (cfg, _proxy) = endpoint(m, &[&k], "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
+        .args([
+            &format!("s3://{bucket}"),
+            "--init",
+            &cfg,
+            "--quiet",
+            "--fields",
+            "ct.src,ct.name,ct.recipientaccountid,ct.region,s3.uri,ct.errormessage",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ct.src=integrity.cloudtrail-plugin"))
+        .collect();
+    eprintln!("{}", lines.join("\n"));
+    assert_eq!(lines.len(), 4, "{text}");
+    for (kind, key) in [
+        ("LogFileModified", t.logs[0][1].key.as_str()),
+        ("LogFileMissing", t.logs[1][0].key.as_str()),
+        ("LogFileNotInDigest", injected.key.as_str()),
+        ("DigestInvalid", t.digests[3].key.as_str()),
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("ct.name={kind} ")))
+            .unwrap_or_else(|| panic!("no {kind} in {text}"));
+        assert!(
+            line.contains(&format!("s3.uri=s3://{bucket}/{key}")),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!(
+                "ct.recipientaccountid={ACCOUNT} ct.region={REGION}"
+            )),
+            "{line}"
+        );
+    }
+}

@@ -1,8 +1,8 @@
 //! A finding as an event of the stream: a JSON record in CloudTrail's shape, so that
 //! the emission rules admit it and every field works on it (`ct.name` the kind,
 //! `ct.src` the plugin's own event source, `ct.region`, `ct.recipientaccountid`,
-//! `s3.uri` the log file, `ct.request` all the details, `ct.errormessage` the
-//! sentence). AWS never sends the event source `integrity.cloudtrail-plugin`, so no
+//! `s3.uri` the object concerned (the log file, else the digest), `ct.request` all the
+//! details, `ct.errormessage` the sentence). AWS never sends the event source `integrity.cloudtrail-plugin`, so no
 //! AWS event is mistaken for one, nor one for an AWS event.
 
 use super::{Finding, sha256_hex};
@@ -63,8 +63,10 @@ pub fn record(f: &Finding, now: i64) -> Vec<u8> {
     field(&mut s, "errorMessage", &f.detail);
     s.push_str("\"requestParameters\":{");
     field(&mut s, "bucketName", &f.bucket);
+    // `key` is the object concerned (`s3.uri`): the log file, else the digest.
+    let object = f.log_file.clone().or_else(|| f.digest_file.clone());
     for (key, value) in [
-        ("key", &f.log_file),
+        ("key", &object),
         ("digestFile", &f.digest_file),
         ("expectedHash", &f.expected),
         ("actualHash", &f.actual),
