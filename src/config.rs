@@ -102,7 +102,7 @@ pub const SCHEMA: &str = r#"{
     "logFileValidation": {
       "type": "boolean",
       "title": "Log file integrity validation",
-      "description": "Check CloudTrail's signed hourly digest files beside the log files read (s3://, sqs:// file notifications): each failure (a modified, injected or deleted log file, an invalid, missing or unchained digest) becomes an event with ct.src integrity.cloudtrail-plugin.",
+      "description": "Check CloudTrail's signed hourly digest files beside the log files read (s3://, sqs:// file notifications, a directory holding a copy of the bucket): each failure (a modified, injected or deleted log file, an invalid, missing or unchained digest) becomes an event with ct.src integrity.cloudtrail-plugin.",
       "default": false
     },
     "sqsDelete": {

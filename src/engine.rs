@@ -15,6 +15,7 @@ use crate::instance::{Instance, Status};
 use crate::interval::Interval;
 use crate::log::Logger;
 use crate::metrics::Metrics;
+use crate::source::integrity::LocalValidation;
 use crate::source::local::{LocalFeed, Plan, list_dir, list_files};
 use crate::source::pool::Options;
 use crate::source::progress::Ledger;
@@ -62,11 +63,6 @@ impl Engine {
         self.extractor.forget_batch();
         match OpenParams::parse(params)? {
             OpenParams::Local(path) => {
-                if self.config.log_file_validation {
-                    return Err(crate::error::Error::new(format!(
-                        "logFileValidation checks s3:// and sqs:// sources, not local files ({path}): a digest's signature is S3 object metadata, which a copy on disk does not have; read the trail's bucket with s3:// instead"
-                    )));
-                }
                 let follow = self.config.poll_interval()?;
                 let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
                 let files = match follow {
@@ -92,16 +88,36 @@ impl Engine {
                     ),
                     None => format!("reading {} file(s) from {path}", files.len()),
                 });
+                let stop = Arc::new(AtomicBool::new(false));
+                let validation = if self.config.log_file_validation {
+                    if !is_dir {
+                        return Err(crate::error::Error::new(format!(
+                            "logFileValidation checks a directory that holds a copy of a trail's bucket (with its CloudTrail-Digest folders), and {path} is a file"
+                        )));
+                    }
+                    // The digests' signatures are S3 metadata: fetched from the bucket.
+                    let aws = Arc::new(self.connect(stop.clone())?);
+                    Some(LocalValidation::start(
+                        aws,
+                        ledger.clone(),
+                        self.log.clone(),
+                        self.metrics.clone(),
+                    ))
+                } else {
+                    None
+                };
                 let plan = Plan {
                     files,
                     root,
                     follow,
+                    validation,
                 };
                 let feed = LocalFeed::start(
                     plan,
                     self.config.max_decompressed_bytes,
                     self.metrics.clone(),
                     ledger,
+                    stop,
                 )?;
                 Instance::start(Box::new(feed), self.log.clone(), self.metrics.clone(), 0)
             }

@@ -777,81 +777,114 @@ fn files_announced_through_sqs_are_checked() {
     assert_eq!(p.metric("integrity_log_files_valid"), 1);
 }
 
-/// A local directory cannot be validated (the signatures are S3 metadata): the open
-/// says so rather than reading without validation.
+/// Copies every object of `bucket` into `dir` (what `aws s3 sync` does, without the
+/// object metadata).
+fn sync(m: &Moto, bucket: &str, dir: &std::path::Path) {
+    let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+    let body = ureq::get(&format!("{}/{bucket}?list-type=2", m.base))
+        .header("authorization", auth)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_vec()
+        .unwrap();
+    let page = cloudtrail::aws::s3::parse_list(&body).unwrap();
+    assert!(page.next.is_none());
+    for o in page.objects {
+        let bytes = ureq::get(&format!("{}/{bucket}/{}", m.base, o.key))
+            .header("authorization", auth)
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_vec()
+            .unwrap();
+        let path = dir.join(&o.key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// A directory holding a copy of the bucket: the same checks, the signatures fetched
+/// from the digests' place in the bucket, files missing from the directory missing.
 #[test]
-fn a_local_directory_is_refused_with_the_reason() {
+fn a_synced_directory_is_validated_against_the_bucket_signatures() {
+    let m = moto();
+    let k = test_key(1);
+    let bucket = "iv-local";
+    let t = trail(m, bucket, &k, 3, |_, _| false, |_, d| Some(d));
     let dir = common::files::tmpdir("iv-local");
-    std::fs::write(dir.join("f.json"), records_file(&[event(1, "")])).unwrap();
-    let p = Plugin::init(r#"{"logFileValidation":true}"#).unwrap();
-    let e = p.open(dir.to_str().unwrap()).err().unwrap();
-    assert!(
-        e.contains("logFileValidation checks s3:// and sqs:// sources"),
-        "{e}"
+    let root = dir.join("copy");
+    sync(m, bucket, &root);
+    // Changed on disk, deleted on disk, added on disk.
+    let changed = root.join(&t.logs[0][0].key);
+    std::fs::write(
+        &changed,
+        gz(records_file(&[event(0, ""), event(77, "")]).as_bytes()),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join(&t.logs[2][1].key)).unwrap();
+    let injected = log_key(T0 + HOUR + 1500, "evil");
+    std::fs::write(
+        root.join(&injected),
+        gz(records_file(&[event(900, "")]).as_bytes()),
+    )
+    .unwrap();
+    let (cfg, _proxy) = endpoint(m, &[&k], "");
+    let p = Plugin::init(&cfg).unwrap();
+    let mut found = BTreeSet::new();
+    let mut others = 0;
+    p.open(root.to_str().unwrap())
+        .unwrap()
+        .drain(|_, _, e| {
+            let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+            if v["eventSource"] == "integrity.cloudtrail-plugin" {
+                let r = &v["requestParameters"];
+                found.insert((
+                    v["eventName"].as_str().unwrap().to_string(),
+                    r["key"].as_str().unwrap().to_string(),
+                ));
+            } else {
+                others += 1;
+            }
+        })
+        .unwrap();
+    expect(
+        &found,
+        &[
+            ("LogFileModified", &t.logs[0][0].key),
+            ("LogFileMissing", &t.logs[2][1].key),
+            ("LogFileNotInDigest", &injected),
+        ],
     );
+    assert_eq!(others, 11, "the digests are not read as logs");
+    assert_eq!(p.metric("integrity_digests_valid"), 4);
+
+    // A digest copied to another place on disk is not where it says it is.
+    let forged = root.join(digest_key(T0 + 9 * HOUR, false));
+    std::fs::create_dir_all(forged.parent().unwrap()).unwrap();
+    std::fs::copy(root.join(&t.digests[3].key), &forged).unwrap();
+    let mut found = BTreeSet::new();
+    p.open(root.to_str().unwrap())
+        .unwrap()
+        .drain(|_, _, e| {
+            let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+            if v["eventName"] == "DigestInvalid" {
+                found.insert(v["errorMessage"].as_str().unwrap().to_string());
+            }
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The command line on a trail with one failure of each file kind and an invalid
-/// digest: one line per failure with the fields the rules print (what Falco with
-/// `rules/cloudtrail_integrity.yaml` alerts on, one alert each).
+/// A single file cannot be validated (its digests are beside it in a directory).
 #[test]
-fn the_command_line_prints_one_event_per_failure() {
-    let m = moto();
-    let k = test_key(1);
-    let bucket = "iv-cli";
-    let t = trail(
-        m,
-        bucket,
-        &k,
-        4,
-        |h, i| (h, i) == (0, 1),
-        |h, mut d| {
-            d.forge_signature = h == 3;
-            Some(d)
-        },
-    );
-    m.delete(bucket, &t.logs[1][0].key);
-    let injected = put_log(m, bucket, T0 + 2 * HOUR + 1500, "evil", 900, false);
-    let (cfg, _proxy) = endpoint(m, &[&k], "");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail"))
-        .args([
-            &format!("s3://{bucket}"),
-            "--init",
-            &cfg,
-            "--quiet",
-            "--fields",
-            "ct.src,ct.name,ct.recipientaccountid,ct.region,s3.uri,ct.errormessage",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("ct.src=integrity.cloudtrail-plugin"))
-        .collect();
-    eprintln!("{}", lines.join("\n"));
-    assert_eq!(lines.len(), 4, "{text}");
-    for (kind, key) in [
-        ("LogFileModified", t.logs[0][1].key.as_str()),
-        ("LogFileMissing", t.logs[1][0].key.as_str()),
-        ("LogFileNotInDigest", injected.key.as_str()),
-        ("DigestInvalid", t.digests[3].key.as_str()),
-    ] {
-        let line = lines
-            .iter()
-            .find(|l| l.contains(&format!("ct.name={kind} ")))
-            .unwrap_or_else(|| panic!("no {kind} in {text}"));
-        assert!(
-            line.contains(&format!("s3.uri=s3://{bucket}/{key}")),
-            "{line}"
-        );
-        assert!(
-            line.contains(&format!(
-                "ct.recipientaccountid={ACCOUNT} ct.region={REGION}"
-            )),
-            "{line}"
-        );
-    }
+fn a_single_file_is_refused_with_the_reason() {
+    let dir = common::files::tmpdir("iv-file");
+    let f = dir.join("f.json");
+    std::fs::write(&f, records_file(&[event(1, "")])).unwrap();
+    let p = Plugin::init(r#"{"logFileValidation":true}"#).unwrap();
+    let e = p.open(f.to_str().unwrap()).err().unwrap();
+    assert!(e.contains("logFileValidation checks a directory"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -123,6 +123,15 @@ pub struct Checker {
     /// Digests that verified, and log files whose hash matched their digest.
     pub valid_digests: u64,
     pub valid_files: u64,
+    /// Files are local copies (a synced directory): a file is known by its key from
+    /// `AWSLogs/` on, whatever bucket and prefix it was copied from.
+    pub local: bool,
+}
+
+/// The part of a key from `AWSLogs/` on (a copy's path below its root may start
+/// there, or deeper in the bucket's prefix).
+pub fn from_awslogs(key: &str) -> &str {
+    key.find("AWSLogs/").map_or(key, |i| &key[i..])
 }
 
 /// The time in a log file's name (`…_YYYYMMDDTHHMMZ_…`).
@@ -160,10 +169,20 @@ impl Checker {
         (self.read.len(), self.listed.len())
     }
 
+    /// How a file is known: its bucket and key, or for local copies its key from
+    /// `AWSLogs/` on.
+    fn id(&self, bucket: &str, key: &str) -> (String, String) {
+        if self.local {
+            (String::new(), from_awslogs(key).to_string())
+        } else {
+            (bucket.to_string(), key.to_string())
+        }
+    }
+
     /// The plugin read `bucket/key` whole; `hash` is the hex SHA-256 of its
     /// uncompressed content, `now` the time.
     pub fn file_read(&mut self, bucket: &str, key: &str, hash: String, now: i64) -> Vec<Finding> {
-        let id = (bucket.to_string(), key.to_string());
+        let id = self.id(bucket, key);
         if let Some(e) = self.listed.remove(&id) {
             return self.compare(bucket, key, &e.digest, &e.hash, &hash);
         }
@@ -225,7 +244,12 @@ impl Checker {
             Ok(x) => x,
             Err(e) => return invalid(self, e),
         };
-        if digest.bucket != d.bucket || digest.key != d.key {
+        let moved = if self.local {
+            from_awslogs(&digest.key) != from_awslogs(d.key)
+        } else {
+            digest.bucket != d.bucket || digest.key != d.key
+        };
+        if moved {
             return invalid(
                 self,
                 format!(
@@ -284,7 +308,7 @@ impl Checker {
             hash,
         } in digest.logs
         {
-            let id = (log_bucket, log_key);
+            let id = self.id(&log_bucket, &log_key);
             if let Some(r) = self.read.remove(&id) {
                 out.extend(self.compare(&id.0, &id.1, key, &hash, &r.hash));
             } else if self.listed.len() < MAX_PENDING {

@@ -9,10 +9,15 @@
 //! from CloudTrail's `ListPublicKeys`, once per region and again only for a key not
 //! yet known (at most once a minute). The checker's state is written with the
 //! checkpoint, when there is one.
+//!
+//! A directory holding a copy of the bucket (`aws s3 sync`) is validated by
+//! [`LocalValidation`], on the reading thread: the same checker, the digests read from
+//! disk, their signatures — S3 object metadata, which a copy does not have — fetched
+//! from the digests' place in the bucket.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::pool::Handle;
@@ -21,8 +26,8 @@ use super::split::Records;
 use crate::aws::Aws;
 use crate::aws::cloudtrail::list_public_keys;
 use crate::aws::s3::S3;
-use crate::integrity::checker::{Checker, Fetched, Later, World};
-use crate::integrity::digest::digest_folder_of_log;
+use crate::integrity::checker::{Checker, Fetched, Later, World, from_awslogs};
+use crate::integrity::digest::{Digest, digest_folder_of_log};
 use crate::integrity::{Finding, Kind, event};
 use crate::log::Logger;
 use crate::metrics::Metrics;
@@ -51,22 +56,135 @@ struct Folder {
     due: i64,
 }
 
-pub struct Validation {
-    checker: Mutex<Checker>,
-    s3: Arc<S3>,
+/// What both validations share: the checker, and how findings are told.
+struct Shared {
+    checker: Arc<Mutex<Checker>>,
+    /// Counters already added to the metrics.
+    counted: Mutex<(u64, u64)>,
+    log: Logger,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    fn new(local: bool, ledger: Option<&Ledger>, log: Logger, metrics: Arc<Metrics>) -> Shared {
+        let mut fresh = Checker::default();
+        fresh.local = local;
+        let checker = Arc::new(Mutex::new(fresh));
+        // The state as last written to the checkpoint: given again when the checker
+        // is busy (a checkpoint write never waits for the network).
+        let snapshot = Arc::new(Mutex::new(String::from("{}")));
+        if let Some(l) = ledger {
+            let (c, snap) = (Arc::downgrade(&checker), snapshot.clone());
+            let saved = l.keep_integrity(Box::new(move || {
+                let mut snapshot = lock(&snap);
+                if let Some(c) = c.upgrade()
+                    && let Ok(c) = c.try_lock()
+                {
+                    *snapshot = c.to_json();
+                }
+                snapshot.clone()
+            }));
+            if let Some(text) = saved {
+                match Checker::from_json(text.as_bytes()) {
+                    Some(mut c) => {
+                        c.local = local;
+                        *lock(&checker) = c;
+                    }
+                    None => log.warn(
+                        "log file validation: the checkpoint's validation state is damaged; starting it afresh",
+                    ),
+                }
+            }
+        }
+        Shared {
+            checker,
+            counted: Mutex::new((0, 0)),
+            log,
+            metrics,
+        }
+    }
+
+    /// Logs and counts findings; the units that carry them into the stream.
+    fn account(&self, found: Vec<Finding>, source: &str) -> Vec<(String, Records)> {
+        {
+            let c = lock(&self.checker);
+            let mut counted = lock(&self.counted);
+            Metrics::add(
+                &self.metrics.integrity_digests_valid,
+                c.valid_digests - counted.0,
+            );
+            Metrics::add(
+                &self.metrics.integrity_log_files_valid,
+                c.valid_files - counted.1,
+            );
+            *counted = (c.valid_digests, c.valid_files);
+        }
+        let now = now_secs();
+        found
+            .iter()
+            .map(|f| {
+                let i = Kind::ALL.iter().position(|k| *k == f.kind).unwrap_or(0);
+                Metrics::add(&self.metrics.integrity_findings[i], 1);
+                self.log.error(&format!(
+                    "log file validation: {}: {}",
+                    f.kind.name(),
+                    f.detail
+                ));
+                (
+                    format!("log file validation of {source}"),
+                    Records::one(event::record(f, now)),
+                )
+            })
+            .collect()
+    }
+}
+
+/// CloudTrail's public keys, per region, asked for once and again only for a key not
+/// yet known (at most every [`KEY_RETRY`]).
+struct Keys {
     aws: Arc<Aws>,
+    regions: Mutex<HashMap<String, RegionKeys>>,
+    log: Logger,
+}
+
+impl Keys {
+    fn get(&self, region: &str, fingerprint: &str, around: i64) -> Result<Option<Vec<u8>>, Later> {
+        let mut regions = lock(&self.regions);
+        let known = regions.entry(region.to_string()).or_default();
+        if let Some(k) = known.keys.get(fingerprint) {
+            return Ok(Some(k.clone()));
+        }
+        if known.asked.is_some_and(|t| t.elapsed() < KEY_RETRY) {
+            return Ok(None);
+        }
+        let end = (around + 3600).min(now_secs());
+        match list_public_keys(&self.aws, region, around - 86_400, end) {
+            Ok(list) => {
+                known.asked = Some(Instant::now());
+                for k in list {
+                    known.keys.insert(k.fingerprint, k.der);
+                }
+                Ok(known.keys.get(fingerprint).cloned())
+            }
+            Err(e) => {
+                self.log.warn(&format!(
+                    "log file validation: cannot fetch CloudTrail's public keys for {region}: {e}; trying again later"
+                ));
+                Err(Later)
+            }
+        }
+    }
+}
+
+pub struct Validation {
+    shared: Shared,
+    s3: Arc<S3>,
     pool: Handle,
-    keys: Mutex<HashMap<String, RegionKeys>>,
+    keys: Keys,
     /// (bucket, digest folder) → where its listing is.
     folders: Mutex<BTreeMap<(String, String), Folder>>,
     ledger: Option<Arc<Ledger>>,
     log: Logger,
-    metrics: Arc<Metrics>,
-    /// Counters already added to the metrics.
-    counted: Mutex<(u64, u64)>,
-    /// The state as last written to the checkpoint: given again when the checker is
-    /// busy (a checkpoint write never waits for the network).
-    snapshot: Mutex<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,39 +214,18 @@ impl Validation {
         metrics: Arc<Metrics>,
     ) -> Arc<Validation> {
         let v = Arc::new(Validation {
-            checker: Mutex::new(Checker::default()),
+            shared: Shared::new(false, ledger.as_deref(), log.clone(), metrics),
             s3,
-            aws,
             pool: pool.clone(),
-            keys: Mutex::new(HashMap::new()),
+            keys: Keys {
+                aws,
+                regions: Mutex::new(HashMap::new()),
+                log: log.clone(),
+            },
             folders: Mutex::new(BTreeMap::new()),
             ledger,
             log,
-            metrics,
-            counted: Mutex::new((0, 0)),
-            snapshot: Mutex::new("{}".into()),
         });
-        if let Some(l) = &v.ledger {
-            let weak: Weak<Validation> = Arc::downgrade(&v);
-            let saved = l.keep_integrity(Box::new(move || {
-                let Some(v) = weak.upgrade() else {
-                    return "{}".into();
-                };
-                let mut snapshot = lock(&v.snapshot);
-                if let Ok(c) = v.checker.try_lock() {
-                    *snapshot = c.to_json();
-                }
-                snapshot.clone()
-            }));
-            if let Some(text) = saved {
-                match Checker::from_json(text.as_bytes()) {
-                    Some(c) => *lock(&v.checker) = c,
-                    None => v.log.warn(
-                        "log file validation: the checkpoint's validation state is damaged; starting it afresh",
-                    ),
-                }
-            }
-        }
         let weak = Arc::downgrade(&v);
         pool.hash_files(Arc::new(move |bucket, key, hash| {
             if let Some(v) = weak.upgrade() {
@@ -172,7 +269,7 @@ impl Validation {
                 .unwrap_or(now);
             self.add_folder(bucket, folder, Some(from));
         }
-        let found = lock(&self.checker).file_read(bucket, key, hash, now);
+        let found = lock(&self.shared.checker).file_read(bucket, key, hash, now);
         self.report(found);
     }
 
@@ -227,7 +324,7 @@ impl Validation {
                 st.processed.retain(|k| *k >= floor);
             }
         }
-        let found = lock(&self.checker).expire(now, last, &mut world);
+        let found = lock(&self.shared.checker).expire(now, last, &mut world);
         self.report(found);
         if let Some(l) = &self.ledger {
             l.integrity_changed();
@@ -296,41 +393,14 @@ impl Validation {
             signature: fetched.header("x-amz-meta-signature"),
             algorithm: fetched.header("x-amz-meta-signature-algorithm"),
         };
-        lock(&self.checker).digest(d, world)
+        lock(&self.shared.checker).digest(d, world)
     }
 
     /// Logs, counts and emits findings.
     fn report(&self, found: Vec<Finding>) {
-        {
-            let c = lock(&self.checker);
-            let mut counted = lock(&self.counted);
-            Metrics::add(
-                &self.metrics.integrity_digests_valid,
-                c.valid_digests - counted.0,
-            );
-            Metrics::add(
-                &self.metrics.integrity_log_files_valid,
-                c.valid_files - counted.1,
-            );
-            *counted = (c.valid_digests, c.valid_files);
-        }
-        if found.is_empty() {
+        let units = self.shared.account(found, "s3");
+        if units.is_empty() {
             return;
-        }
-        let now = now_secs();
-        let mut units = Vec::new();
-        for f in &found {
-            let i = Kind::ALL.iter().position(|k| *k == f.kind).unwrap_or(0);
-            Metrics::add(&self.metrics.integrity_findings[i], 1);
-            self.log.error(&format!(
-                "log file validation: {}: {}",
-                f.kind.name(),
-                f.detail
-            ));
-            units.push((
-                format!("log file validation of s3://{}", f.bucket),
-                Records::one(event::record(f, now)),
-            ));
         }
         self.pool.push_ready(units, |_| {});
         if let Some(l) = &self.ledger {
@@ -359,30 +429,7 @@ impl World for Net<'_> {
         fingerprint: &str,
         around: i64,
     ) -> Result<Option<Vec<u8>>, Later> {
-        let mut keys = lock(&self.v.keys);
-        let known = keys.entry(region.to_string()).or_default();
-        if let Some(k) = known.keys.get(fingerprint) {
-            return Ok(Some(k.clone()));
-        }
-        if known.asked.is_some_and(|t| t.elapsed() < KEY_RETRY) {
-            return Ok(None);
-        }
-        let end = (around + 3600).min(now_secs());
-        match list_public_keys(&self.v.aws, region, around - 86_400, end) {
-            Ok(list) => {
-                known.asked = Some(Instant::now());
-                for k in list {
-                    known.keys.insert(k.fingerprint, k.der);
-                }
-                Ok(known.keys.get(fingerprint).cloned())
-            }
-            Err(e) => {
-                self.v.log.warn(&format!(
-                    "log file validation: cannot fetch CloudTrail's public keys for {region}: {e}; trying again later"
-                ));
-                Err(Later)
-            }
-        }
+        self.v.keys.get(region, fingerprint, around)
     }
 
     fn exists(&mut self, bucket: &str, key: &str) -> Option<bool> {
@@ -395,5 +442,161 @@ impl World for Net<'_> {
                 None
             }
         }
+    }
+}
+
+/// Log file validation of a directory that holds a copy of a trail's bucket (after
+/// `aws s3 sync`), on the reading thread. Files are known by their path from
+/// `AWSLogs/` on (whatever prefix the copy was taken from); a digest is read from disk
+/// and its signature fetched from where the digest says it is in the bucket (the
+/// copy does not carry S3 metadata); a file a digest lists is missing when the
+/// directory does not have it.
+pub struct LocalValidation {
+    shared: Shared,
+    s3: Arc<S3>,
+    keys: Keys,
+    ledger: Arc<Ledger>,
+    /// Digests judged (their path below the root).
+    judged: BTreeSet<String>,
+}
+
+/// Digest files remembered as judged, at most (hourly, per trail and region).
+const MAX_JUDGED: usize = 100_000;
+
+/// Whether a path below the root is a digest file.
+pub fn is_digest(key: &str) -> bool {
+    key.contains("CloudTrail-Digest/") && key.ends_with(".json.gz")
+}
+
+impl LocalValidation {
+    pub fn start(aws: Arc<Aws>, ledger: Arc<Ledger>, log: Logger, metrics: Arc<Metrics>) -> Self {
+        LocalValidation {
+            shared: Shared::new(true, Some(&ledger), log.clone(), metrics),
+            s3: Arc::new(S3::new(aws.clone())),
+            keys: Keys {
+                aws,
+                regions: Mutex::new(HashMap::new()),
+                log,
+            },
+            ledger,
+            judged: BTreeSet::new(),
+        }
+    }
+
+    /// The reader read the file at `key` (below the root) whole.
+    pub fn file_read(&self, key: &str, hash: String) -> Vec<(String, Records)> {
+        let found = lock(&self.shared.checker).file_read("", key, hash, now_secs());
+        self.shared.account(found, "a directory")
+    }
+
+    /// Judges the digest files not judged yet (`digests`: their paths below `root`),
+    /// then what time decides; `present`: every file below the root, by its path from
+    /// `AWSLogs/` on. `last`: everything was read (one-shot). The units to emit.
+    pub fn check(
+        &mut self,
+        root: &std::path::Path,
+        digests: &[String],
+        present: &HashSet<String>,
+        last: bool,
+    ) -> Vec<(String, Records)> {
+        let mut found = Vec::new();
+        for key in digests {
+            if self.judged.contains(key) {
+                continue;
+            }
+            if let Ok(f) = self.judge(root, key, present) {
+                found.extend(f);
+                self.judged.insert(key.clone());
+            }
+        }
+        while self.judged.len() > MAX_JUDGED {
+            self.judged.pop_first();
+        }
+        let mut world = Disk {
+            keys: &self.keys,
+            present,
+        };
+        found.extend(lock(&self.shared.checker).expire(now_secs(), last, &mut world));
+        self.ledger.integrity_changed();
+        self.shared.account(found, "a directory")
+    }
+
+    /// Reads and judges one digest file.
+    fn judge(
+        &self,
+        root: &std::path::Path,
+        key: &str,
+        present: &HashSet<String>,
+    ) -> Result<Vec<Finding>, Later> {
+        let mut content = Vec::new();
+        let read = std::fs::File::open(root.join(key)).and_then(|f| {
+            flate2::read::MultiGzDecoder::new(f)
+                .take(MAX_DIGEST)
+                .read_to_end(&mut content)
+        });
+        let mut inflated = read
+            .map(|_| content.as_slice())
+            .map_err(|e| format!("cannot read it: {e}"));
+        // Its signature, from where it says it is in the bucket.
+        let (mut signature, mut algorithm) = (None, None);
+        if let Ok(text) = inflated
+            && let Ok(d) = Digest::parse(text)
+        {
+            match self.s3.fetch(&d.bucket, &d.key, MAX_DIGEST) {
+                Ok(Some(f)) => {
+                    signature = f.header("x-amz-meta-signature").map(str::to_string);
+                    algorithm = f
+                        .header("x-amz-meta-signature-algorithm")
+                        .map(str::to_string);
+                }
+                Ok(None) => {
+                    inflated = Err(format!(
+                        "s3://{}/{}, where it says it is, has no such digest to take its signature from",
+                        d.bucket, d.key
+                    ))
+                }
+                Err(e) => {
+                    self.shared.log.warn(&format!(
+                        "log file validation: cannot fetch the signature of {key} from s3://{}/{}: {e}; trying again later",
+                        d.bucket, d.key
+                    ));
+                    return Err(Later);
+                }
+            }
+        }
+        let mut world = Disk {
+            keys: &self.keys,
+            present,
+        };
+        let d = Fetched {
+            bucket: "",
+            key: from_awslogs(key),
+            content: inflated,
+            signature: signature.as_deref(),
+            algorithm: algorithm.as_deref(),
+        };
+        lock(&self.shared.checker).digest(d, &mut world)
+    }
+}
+
+/// The checker's questions for a copy on disk: keys from CloudTrail, files from the
+/// directory.
+struct Disk<'a> {
+    keys: &'a Keys,
+    present: &'a HashSet<String>,
+}
+
+impl World for Disk<'_> {
+    fn public_key(
+        &mut self,
+        region: &str,
+        fingerprint: &str,
+        around: i64,
+    ) -> Result<Option<Vec<u8>>, Later> {
+        self.keys.get(region, fingerprint, around)
+    }
+
+    fn exists(&mut self, _bucket: &str, key: &str) -> Option<bool> {
+        Some(self.present.contains(from_awslogs(key)))
     }
 }

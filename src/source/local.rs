@@ -12,7 +12,12 @@
 //! yet ([`Ledger`], the same delivered state as S3's, keyed by the path below the
 //! directory); a file modified within the last [`SETTLE`] is left for the next poll,
 //! as it may still be being written.
+//!
+//! With log file validation (`logFileValidation`) the directory is a copy of a trail's
+//! bucket: its digest files are judged rather than read as logs, and each file is
+//! hashed as it is read ([`LocalValidation`]).
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +26,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::integrity::{LocalValidation, is_digest};
 use super::progress::Ledger;
-use super::split::Splitter;
+use super::split::{Records, Splitter};
 use super::{Chunk, Control, Feed, Recv, pause, stream_file};
 use crate::error::{Error, Result};
+use crate::integrity::checker::from_awslogs;
 use crate::metrics::Metrics;
 
 const SUFFIXES: [&str; 4] = [".json", ".json.gz", ".jsonl", ".jsonl.gz"];
@@ -95,6 +102,8 @@ pub struct Plan {
     /// The directory the keys are relative to (`None`: a single file).
     pub root: Option<PathBuf>,
     pub follow: Option<Duration>,
+    /// Log file validation of the directory (`logFileValidation`), when on.
+    pub validation: Option<LocalValidation>,
 }
 
 /// Reads files on a background thread.
@@ -137,15 +146,16 @@ fn key_of(root: Option<&Path>, path: &Path) -> String {
 const DEPTH: usize = 16;
 
 impl LocalFeed {
+    /// Starts reading `plan`; setting `stop` ends it (close does).
     pub fn start(
         plan: Plan,
         max_decompressed: u64,
         metrics: Arc<Metrics>,
         ledger: Arc<Ledger>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Self> {
         let (tx, rx) = sync_channel(DEPTH);
         let (back_tx, back_rx) = sync_channel(DEPTH);
-        let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counts {
             total: (plan.files.len() as u64).into(),
             ledger: ledger.clone(),
@@ -195,14 +205,29 @@ impl Reader<'_> {
     fn run(&mut self, plan: Plan) {
         let root = plan.root.as_deref();
         let mut files = plan.files;
+        let mut validation = plan.validation;
         loop {
             let ledger = self.counts.ledger.clone();
+            // With validation: every file there (a digest lists what should be), and
+            // the digests, which are judged rather than read as logs.
+            let present: HashSet<String> = match &validation {
+                Some(_) => files
+                    .iter()
+                    .map(|p| from_awslogs(&key_of(root, p)).to_string())
+                    .collect(),
+                None => HashSet::new(),
+            };
+            let mut digests = Vec::new();
             for path in files {
                 let key = key_of(root, &path);
-                if !ledger.wanted(&key) {
+                if plan.follow.is_some() && recently_modified(&path) {
                     continue;
                 }
-                if plan.follow.is_some() && recently_modified(&path) {
+                if validation.is_some() && is_digest(&key) {
+                    digests.push(key);
+                    continue;
+                }
+                if !ledger.wanted(&key) {
                     continue;
                 }
                 if plan.follow.is_some() && ledger.with_progress(|p| p.is_late(&key)) {
@@ -212,7 +237,22 @@ impl Reader<'_> {
                 self.next += 1;
                 ledger.started(id, &key);
                 self.counts.total.fetch_max(self.next, Ordering::Relaxed);
-                if !self.read_file(id, &path) {
+                let mut found = Vec::new();
+                let mut hashed = |hash: String| {
+                    if let Some(v) = &validation {
+                        found = v.file_read(&key, hash);
+                    }
+                };
+                let hashed = validation
+                    .is_some()
+                    .then_some(&mut hashed as &mut dyn FnMut(String));
+                if !self.read_file(id, &path, hashed) || !self.send_units(found) {
+                    return;
+                }
+            }
+            if let (Some(v), Some(root)) = (&mut validation, root) {
+                let units = v.check(root, &digests, &present, plan.follow.is_none());
+                if !self.send_units(units) {
                     return;
                 }
             }
@@ -227,8 +267,33 @@ impl Reader<'_> {
         }
     }
 
-    /// Streams one file as file `i`; false when the consumer is gone.
-    fn read_file(&mut self, i: u64, path: &Path) -> bool {
+    /// Sends records that arrive whole (validation's findings) as units of their own;
+    /// false when the consumer is gone.
+    fn send_units(&mut self, units: Vec<(String, Records)>) -> bool {
+        for (name, records) in units {
+            let file = self.next;
+            self.next += 1;
+            let end = Chunk::End {
+                error: None,
+                damage: Default::default(),
+            };
+            let start = Chunk::Start {
+                file,
+                name,
+                message: true,
+            };
+            for c in [start, Chunk::Records(records), end] {
+                if self.stop.load(Ordering::Relaxed) || self.tx.send(c).is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Streams one file as file `i` (its SHA-256 to `hashed`, when asked); false when
+    /// the consumer is gone.
+    fn read_file(&mut self, i: u64, path: &Path, hashed: Option<&mut dyn FnMut(String)>) -> bool {
         let (tx, stop) = (self.tx, self.stop);
         let mut send = |c: Chunk| !stop.load(Ordering::Relaxed) && tx.send(c).is_ok();
         let name = path.display().to_string();
@@ -258,7 +323,7 @@ impl Reader<'_> {
             &mut self.splitter,
             &mut send,
             &mut spare,
-            None,
+            hashed,
         );
         if !alive {
             return false;
