@@ -354,17 +354,21 @@ fn row(who: &'static str, latency_ms: u64, events: u64, stats: &Value, u: Usage)
     }
 }
 
-fn plugin_run(server: &Server, dir: &Path, latency_ms: u64, events: u64) -> Row {
-    server.reset(latency_ms, events);
-    let child = Command::new(std::env::current_exe().unwrap())
+/// This program again as a child that drains `events` events from `server`.
+fn spawn_drain(server: &Server, dir: &Path, events: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
         .env("SQS_BENCH_ROLE", "drain")
         .env("SQS_BENCH_BASE", &server.base)
         .env("SQS_BENCH_DIR", dir)
         .env("SQS_BENCH_EVENTS", events.to_string())
         .stdout(Stdio::null())
         .spawn()
-        .expect("start the plugin consumer");
-    let (ok, u) = wait(child);
+        .expect("start the plugin consumer")
+}
+
+fn plugin_run(server: &Server, dir: &Path, latency_ms: u64, events: u64) -> Row {
+    server.reset(latency_ms, events);
+    let (ok, u) = wait(spawn_drain(server, dir, events));
     assert!(ok, "the plugin consumer failed");
     let stats = server.stats();
     assert_eq!(stats["deleted"].as_u64(), Some(events), "{stats}");
@@ -395,14 +399,7 @@ fn boto3_run(server: &Server, latency_ms: u64, events: u64) -> Row {
 /// The soak: one million events at 0 ms, the child's RSS read as it goes.
 fn soak(server: &Server, dir: &Path, events: u64) {
     server.reset(0, events);
-    let child = Command::new(std::env::current_exe().unwrap())
-        .env("SQS_BENCH_ROLE", "drain")
-        .env("SQS_BENCH_BASE", &server.base)
-        .env("SQS_BENCH_DIR", dir)
-        .env("SQS_BENCH_EVENTS", events.to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the soak");
+    let child = spawn_drain(server, dir, events);
     let status = format!("/proc/{}/status", child.id());
     let rss = || -> Option<u64> {
         let text = std::fs::read_to_string(&status).ok()?;
