@@ -70,6 +70,20 @@ fn gunzip_miniz_oxide(b: Bencher) {
     });
 }
 
+/// What log file validation adds per file: one SHA-256 pass over the decompressed
+/// bytes (as the reader hashes them, in the pieces it decompresses).
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn sha256_for_validation(b: Bencher) {
+    let json = &corpus().json;
+    counters(b).bench(|| {
+        let mut h = cloudtrail::integrity::Hasher::default();
+        for piece in json.chunks(64 << 10) {
+            h.update(piece);
+        }
+        black_box(h.finish_hex())
+    });
+}
+
 /// The record scanner alone, over the decompressed bytes.
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn scan(b: Bencher) {
