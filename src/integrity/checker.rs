@@ -110,6 +110,32 @@ pub trait World {
     fn exists(&mut self, bucket: &str, key: &str) -> Option<bool>;
 }
 
+/// Answers to [`World::exists`] asked beforehand, so that the network is not used while
+/// the checker is held (workers report every file they read to it); a question not
+/// answered beforehand goes to `inner`.
+pub struct Answered<'a> {
+    pub exists: HashMap<(String, String), Option<bool>>,
+    pub inner: &'a mut dyn World,
+}
+
+impl World for Answered<'_> {
+    fn public_key(
+        &mut self,
+        region: &str,
+        fingerprint: &str,
+        around: i64,
+    ) -> Result<Option<Vec<u8>>, Later> {
+        self.inner.public_key(region, fingerprint, around)
+    }
+
+    fn exists(&mut self, bucket: &str, key: &str) -> Option<bool> {
+        match self.exists.get(&(bucket.to_string(), key.to_string())) {
+            Some(known) => *known,
+            None => self.inner.exists(bucket, key),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Checker {
     read: HashMap<(String, String), Read>,
@@ -325,6 +351,36 @@ impl Checker {
         Ok(out)
     }
 
+    /// The previous digest whose existence judging `digest` (at `bucket/key`) will
+    /// ask about: the one it names, unless that is its chain's head already judged or
+    /// the head is newer. Asked beforehand, so a caller answers it over the network
+    /// without holding the checker.
+    pub fn previous_to_check(
+        &self,
+        bucket: &str,
+        key: &str,
+        digest: &Digest,
+    ) -> Option<(String, String)> {
+        let name = digest_name(key).filter(|n| !n.backfill)?;
+        let prev = digest.previous_key.as_ref()?;
+        let head = self.chains.get(&(name.folder, name.trail));
+        if head.is_some_and(|h| *prev == h.key || h.end >= digest.end_secs) {
+            return None;
+        }
+        let bucket = digest.previous_bucket.as_deref().unwrap_or(bucket);
+        Some((bucket.to_string(), prev.clone()))
+    }
+
+    /// The listed files whose existence the next [`Checker::expire`] at `now` asks
+    /// about (`last`: see there).
+    pub fn listed_due(&self, now: i64, last: bool) -> Vec<(String, String)> {
+        self.listed
+            .iter()
+            .filter(|(_, e)| last || now >= e.since + GRACE)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Chains a valid digest to the last one of its trail and region.
     fn chain(
         &mut self,
@@ -335,68 +391,61 @@ impl Checker {
     ) -> Vec<Finding> {
         let mut out = Vec::new();
         let head = self.chains.get(&id).cloned();
-        match (&head, &digest.previous_key) {
-            (Some(h), Some(prev)) if *prev == h.key => {
-                let sig_ok = digest.previous_signature.as_deref() == Some(h.signature.as_str());
-                let hash_ok = digest
-                    .previous_hash
-                    .as_deref()
-                    .is_none_or(|p| p.eq_ignore_ascii_case(&h.hash));
-                if !(sig_ok && hash_ok) {
-                    let mut f = finding(
-                        Kind::DigestChainBroken,
+        if let Some((bucket, prev)) = self.previous_to_check(d.bucket, d.key, digest) {
+            if world.exists(&bucket, &prev) == Some(false) {
+                let from = head
+                    .as_ref()
+                    .map(|h| h.end)
+                    .or_else(|| digest_key_time(&prev).map(|t| t - 3600));
+                self.gap(&prev, from.map(|f| (f, digest.start_secs)));
+                let mut f = finding(
+                    Kind::DigestMissing,
+                    &bucket,
+                    &prev,
+                    format!(
+                        "digest s3://{bucket}/{prev}, named by s3://{}/{} as the one before it, is not in the bucket",
+                        d.bucket, d.key
+                    ),
+                );
+                f.digest_file = Some(prev);
+                out.push(f);
+            }
+        } else if let (Some(h), Some(prev)) = (&head, &digest.previous_key)
+            && *prev == h.key
+        {
+            let sig_ok = digest.previous_signature.as_deref() == Some(h.signature.as_str());
+            let hash_ok = digest
+                .previous_hash
+                .as_deref()
+                .is_none_or(|p| p.eq_ignore_ascii_case(&h.hash));
+            if !(sig_ok && hash_ok) {
+                let mut f = finding(
+                    Kind::DigestChainBroken,
+                    d.bucket,
+                    d.key,
+                    format!(
+                        "digest s3://{}/{} does not continue {prev}: the previous digest's {} differs",
                         d.bucket,
                         d.key,
-                        format!(
-                            "digest s3://{}/{} does not continue {prev}: the previous digest's {} differs",
-                            d.bucket,
-                            d.key,
-                            if sig_ok { "SHA-256" } else { "signature" }
-                        ),
-                    );
-                    f.digest_file = Some(d.key.to_string());
-                    f.expected = Some(if sig_ok {
-                        h.hash.clone()
-                    } else {
-                        h.signature.clone()
-                    });
-                    f.actual = Some(if sig_ok {
-                        digest.previous_hash.clone().unwrap_or_default()
-                    } else {
-                        digest
-                            .previous_signature
-                            .clone()
-                            .unwrap_or_else(|| "null".into())
-                    });
-                    out.push(f);
-                }
+                        if sig_ok { "SHA-256" } else { "signature" }
+                    ),
+                );
+                f.digest_file = Some(d.key.to_string());
+                f.expected = Some(if sig_ok {
+                    h.hash.clone()
+                } else {
+                    h.signature.clone()
+                });
+                f.actual = Some(if sig_ok {
+                    digest.previous_hash.clone().unwrap_or_default()
+                } else {
+                    digest
+                        .previous_signature
+                        .clone()
+                        .unwrap_or_else(|| "null".into())
+                });
+                out.push(f);
             }
-            (Some(h), Some(prev)) if h.end >= digest.end_secs => {
-                // An older digest than the head (listed late): nothing to chain.
-                let _ = prev;
-            }
-            (_, Some(prev)) => {
-                let bucket = digest.previous_bucket.as_deref().unwrap_or(d.bucket);
-                if world.exists(bucket, prev) == Some(false) {
-                    let from = head
-                        .as_ref()
-                        .map(|h| h.end)
-                        .or_else(|| digest_key_time(prev).map(|t| t - 3600));
-                    self.gap(prev, from.map(|f| (f, digest.start_secs)));
-                    let mut f = finding(
-                        Kind::DigestMissing,
-                        bucket,
-                        prev,
-                        format!(
-                            "digest s3://{bucket}/{prev}, named by s3://{}/{} as the one before it, is not in the bucket",
-                            d.bucket, d.key
-                        ),
-                    );
-                    f.digest_file = Some(prev.clone());
-                    out.push(f);
-                }
-            }
-            (_, None) => {}
         }
         if head.is_none_or(|h| h.end < digest.end_secs) {
             if !self.chains.contains_key(&id) && self.chains.len() >= MAX_CHAINS {
@@ -496,19 +545,12 @@ impl Checker {
             out.push(f);
         }
         // Files listed and not read: gone from the bucket?
-        let due: Vec<(String, String)> = self
-            .listed
-            .iter()
-            .filter(|(_, e)| last || now >= e.since + GRACE)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for (bucket, key) in due {
+        for (bucket, key) in self.listed_due(now, last) {
             match world.exists(&bucket, &key) {
                 Some(false) => {
-                    let e = self
-                        .listed
-                        .remove(&(bucket.clone(), key.clone()))
-                        .expect("due");
+                    let Some(e) = self.listed.remove(&(bucket.clone(), key.clone())) else {
+                        continue;
+                    };
                     let mut f = finding(
                         Kind::LogFileMissing,
                         &bucket,
@@ -735,5 +777,75 @@ mod tests {
         assert_eq!(back.coverage.values().next().unwrap().gaps.len(), 1);
         assert!(Checker::from_json(b"{\"read\":[[1]]}").is_none());
         assert!(Checker::from_json(b"{}").is_some());
+    }
+
+    #[test]
+    fn only_a_previous_digest_not_judged_is_asked_about() {
+        let mut c = Checker::default();
+        let name = digest_name(DIGEST).unwrap();
+        let head = DIGEST.replace("T010131Z", "T000131Z");
+        c.chains.insert(
+            (name.folder, name.trail),
+            Head {
+                key: head.clone(),
+                signature: "cc".into(),
+                hash: "dd".into(),
+                end: 1_709_251_291,
+            },
+        );
+        let mut d = Digest {
+            account: "111122223333".into(),
+            start: String::new(),
+            end: String::new(),
+            start_secs: 1_709_251_291,
+            end_secs: 1_709_254_891,
+            bucket: "b".into(),
+            key: DIGEST.into(),
+            fingerprint: String::new(),
+            algorithm: "SHA256withRSA".into(),
+            previous_bucket: None,
+            previous_key: Some(head),
+            previous_hash: None,
+            previous_signature: None,
+            logs: Vec::new(),
+        };
+        // It continues the head: nothing to ask.
+        assert_eq!(c.previous_to_check("b", DIGEST, &d), None);
+        // It names another digest, in another bucket: that one.
+        let other = DIGEST.replace("T010131Z", "T003000Z");
+        d.previous_key = Some(other.clone());
+        d.previous_bucket = Some("elsewhere".into());
+        assert_eq!(
+            c.previous_to_check("b", DIGEST, &d),
+            Some(("elsewhere".into(), other.clone()))
+        );
+        // Backfill digests are not chained; an older digest than the head neither.
+        let backfill = DIGEST.replace(".json.gz", "_backfill.json.gz");
+        assert_eq!(c.previous_to_check("b", &backfill, &d), None);
+        d.end_secs = 1_709_251_000;
+        assert_eq!(c.previous_to_check("b", DIGEST, &d), None);
+        // An answer given beforehand is used; anything else is asked of the world.
+        let mut answered = Answered {
+            exists: HashMap::from([(("elsewhere".to_string(), other.clone()), Some(false))]),
+            inner: &mut Nothing,
+        };
+        assert_eq!(answered.exists("elsewhere", &other), Some(false));
+        assert_eq!(answered.exists("b", &other), None);
+    }
+
+    #[test]
+    fn listed_files_are_due_after_the_grace_or_at_the_end() {
+        let mut c = Checker::default();
+        c.listed.insert(
+            ("b".into(), "k".into()),
+            Expected {
+                hash: "bb".into(),
+                digest: DIGEST.into(),
+                since: 100,
+            },
+        );
+        assert!(c.listed_due(100 + GRACE - 1, false).is_empty());
+        assert_eq!(c.listed_due(100, true), vec![("b".into(), "k".into())]);
+        assert_eq!(c.listed_due(100 + GRACE, false).len(), 1);
     }
 }

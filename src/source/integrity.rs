@@ -26,7 +26,7 @@ use super::split::Records;
 use crate::aws::Aws;
 use crate::aws::cloudtrail::list_public_keys;
 use crate::aws::s3::S3;
-use crate::integrity::checker::{Checker, Fetched, Later, World, from_awslogs};
+use crate::integrity::checker::{Answered, Checker, Fetched, Later, World, from_awslogs};
 use crate::integrity::digest::{Digest, digest_folder_of_log};
 use crate::integrity::{Finding, Kind, event};
 use crate::log::Logger;
@@ -324,7 +324,20 @@ impl Validation {
                 st.processed.retain(|k| *k >= floor);
             }
         }
-        let found = lock(&self.shared.checker).expire(now, last, &mut world);
+        // Whether the files due are still there, asked without holding the checker.
+        let due = lock(&self.shared.checker).listed_due(now, last);
+        let exists = due
+            .into_iter()
+            .map(|(b, k)| {
+                let there = world.exists(&b, &k);
+                ((b, k), there)
+            })
+            .collect();
+        let mut answered = Answered {
+            exists,
+            inner: &mut world,
+        };
+        let found = lock(&self.shared.checker).expire(now, last, &mut answered);
         self.report(found);
         if let Some(l) = &self.ledger {
             l.integrity_changed();
@@ -379,12 +392,19 @@ impl Validation {
             .read_to_end(&mut content)
             .map(|_| content.as_slice())
             .map_err(|e| format!("not gzip: {e}"));
-        // The key first, without holding the checker (workers report to it meanwhile).
+        // The key, and whether the digest before it is there, first, without holding
+        // the checker (workers report to it meanwhile).
+        let mut exists = HashMap::new();
         if let Ok(text) = &inflated
-            && let Ok(parsed) = crate::integrity::digest::Digest::parse(text)
+            && let Ok(parsed) = Digest::parse(text)
         {
             let (_, region) = crate::integrity::digest::account_region(key);
             world.public_key(&region, &parsed.fingerprint, parsed.end_secs)?;
+            let previous = lock(&self.shared.checker).previous_to_check(bucket, key, &parsed);
+            if let Some((b, k)) = previous {
+                let there = world.exists(&b, &k);
+                exists.insert((b, k), there);
+            }
         }
         let d = Fetched {
             bucket,
@@ -393,7 +413,11 @@ impl Validation {
             signature: fetched.header("x-amz-meta-signature"),
             algorithm: fetched.header("x-amz-meta-signature-algorithm"),
         };
-        lock(&self.shared.checker).digest(d, world)
+        let mut answered = Answered {
+            exists,
+            inner: world,
+        };
+        lock(&self.shared.checker).digest(d, &mut answered)
     }
 
     /// Logs, counts and emits findings.
