@@ -320,6 +320,29 @@ fn trail(
     trail_from(m, bucket, signer, T0, hours, tamper, spec)
 }
 
+/// A clean three-hour [`trail`] but for the digest of hour `hour`, changed by `change`.
+fn trail_with_digest(
+    m: &Moto,
+    bucket: &str,
+    signer: &Key,
+    hour: usize,
+    change: fn(&mut DigestSpec),
+) -> Trail {
+    trail(
+        m,
+        bucket,
+        signer,
+        3,
+        |_, _| false,
+        |h, mut d| {
+            if h == hour {
+                change(&mut d);
+            }
+            Some(d)
+        },
+    )
+}
+
 /// [`trail`] from another start time.
 fn trail_from(
     m: &Moto,
@@ -525,34 +548,14 @@ fn a_deleted_file_is_missing() {
 fn a_forged_signature_and_an_unknown_key_make_a_digest_invalid() {
     let m = moto();
     let k1 = test_key(1);
-    let t = trail(
-        m,
-        "iv-forged",
-        &k1,
-        3,
-        |_, _| false,
-        |h, mut d| {
-            d.forge_signature = h == 1;
-            Some(d)
-        },
-    );
+    let t = trail_with_digest(m, "iv-forged", &k1, 1, |d| d.forge_signature = true);
     let (cfg, _proxy) = endpoint(m, &[&k1], "");
     let (found, _, p) = read(&cfg, "iv-forged");
     expect(&found, &[("DigestInvalid", &t.digests[1].key)]);
     assert_eq!(p.metric("integrity_digest_invalid"), 1);
 
     // Signed by a key CloudTrail does not list (a digest made by someone else).
-    let t = trail(
-        m,
-        "iv-unknown-key",
-        &k1,
-        3,
-        |_, _| false,
-        |h, mut d| {
-            d.unknown_key = h == 2;
-            Some(d)
-        },
-    );
+    let t = trail_with_digest(m, "iv-unknown-key", &k1, 2, |d| d.unknown_key = true);
     let (found, _, _) = read(&cfg, "iv-unknown-key");
     expect(&found, &[("DigestInvalid", &t.digests[2].key)]);
 }
@@ -561,17 +564,7 @@ fn a_forged_signature_and_an_unknown_key_make_a_digest_invalid() {
 fn a_broken_chain_and_a_missing_hour_are_reported() {
     let m = moto();
     let k = test_key(1);
-    let t = trail(
-        m,
-        "iv-chain",
-        &k,
-        3,
-        |_, _| false,
-        |h, mut d| {
-            d.wrong_previous = h == 2;
-            Some(d)
-        },
-    );
+    let t = trail_with_digest(m, "iv-chain", &k, 2, |d| d.wrong_previous = true);
     let (cfg, _proxy) = endpoint(m, &[&k], "");
     let (found, _, _) = read(&cfg, "iv-chain");
     expect(&found, &[("DigestChainBroken", &t.digests[2].key)]);
