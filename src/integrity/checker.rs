@@ -189,6 +189,25 @@ fn finding(kind: Kind, bucket: &str, key: &str, detail: String) -> Finding {
     }
 }
 
+/// `"name":[[text…,number],…]`: a table of the checkpoint state.
+fn push_rows<'a, const N: usize>(
+    s: &mut String,
+    name: &str,
+    rows: impl Iterator<Item = ([&'a str; N], i64)>,
+) {
+    write_string(s, name);
+    s.push_str(":[");
+    for (i, (texts, number)) in rows.enumerate() {
+        s.push_str(if i > 0 { ",[" } else { "[" });
+        for t in texts {
+            write_string(s, t);
+            s.push(',');
+        }
+        s.push_str(&format!("{number}]"));
+    }
+    s.push(']');
+}
+
 impl Checker {
     /// Files waiting for a digest, and files a digest listed waiting to be read.
     pub fn pending(&self) -> (usize, usize) {
@@ -576,51 +595,37 @@ impl Checker {
 
     /// The state as JSON (for the checkpoint).
     pub fn to_json(&self) -> String {
-        let mut s = String::from("{\"read\":[");
-        let str_ = |s: &mut String, v: &str| write_string(s, v);
-        for (i, ((b, k), r)) in self.read.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('[');
-            str_(&mut s, b);
-            s.push(',');
-            str_(&mut s, k);
-            s.push(',');
-            str_(&mut s, &r.hash);
-            s.push_str(&format!(",{}]", r.at));
-        }
-        s.push_str("],\"listed\":[");
-        for (i, ((b, k), e)) in self.listed.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('[');
-            for v in [b, k, &e.hash, &e.digest] {
-                str_(&mut s, v);
-                s.push(',');
-            }
-            s.push_str(&format!("{}]", e.since));
-        }
-        s.push_str("],\"chains\":[");
-        for (i, ((f, t), h)) in self.chains.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push('[');
-            for v in [f, t, &h.key, &h.signature, &h.hash] {
-                str_(&mut s, v);
-                s.push(',');
-            }
-            s.push_str(&format!("{}]", h.end));
-        }
-        s.push_str("],\"coverage\":[");
+        let mut s = String::from("{");
+        push_rows(
+            &mut s,
+            "read",
+            self.read
+                .iter()
+                .map(|((b, k), r)| ([b.as_str(), k, &r.hash], r.at)),
+        );
+        s.push(',');
+        push_rows(
+            &mut s,
+            "listed",
+            self.listed
+                .iter()
+                .map(|((b, k), e)| ([b.as_str(), k, &e.hash, &e.digest], e.since)),
+        );
+        s.push(',');
+        push_rows(
+            &mut s,
+            "chains",
+            self.chains
+                .iter()
+                .map(|((f, t), h)| ([f.as_str(), t, &h.key, &h.signature, &h.hash], h.end)),
+        );
+        s.push_str(",\"coverage\":[");
         for (i, (f, c)) in self.coverage.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
             s.push('[');
-            str_(&mut s, f);
+            write_string(&mut s, f);
             s.push_str(&format!(",{},[", c.until));
             for (j, (a, b)) in c.gaps.iter().enumerate() {
                 if j > 0 {
@@ -657,35 +662,42 @@ impl Checker {
         };
         let s = |id: u32| v.text(id).map(crate::json::into_string);
         let n = |id: u32| std::str::from_utf8(v.raw(id)).ok()?.parse::<i64>().ok();
+        // Cell `i` of a row, as text or as a number.
+        let s_at = |r: &[u32], i: usize| r.get(i).and_then(|&id| s(id));
+        let n_at = |r: &[u32], i: usize| r.get(i).and_then(|&id| n(id));
         rows("read", &mut |r| {
-            let (b, k, h, at) = (s(*r.first()?)?, s(r[1])?, s(*r.get(2)?)?, n(*r.get(3)?)?);
-            c.read.insert((b, k), Read { hash: h, at });
+            let at = n_at(&r, 3)?;
+            c.read.insert(
+                (s_at(&r, 0)?, s_at(&r, 1)?),
+                Read {
+                    hash: s_at(&r, 2)?,
+                    at,
+                },
+            );
             Some(())
         })?;
         rows("listed", &mut |r| {
-            let cell = |i: usize| r.get(i).copied();
             let e = Expected {
-                hash: s(cell(2)?)?,
-                digest: s(cell(3)?)?,
-                since: n(cell(4)?)?,
+                hash: s_at(&r, 2)?,
+                digest: s_at(&r, 3)?,
+                since: n_at(&r, 4)?,
             };
-            c.listed.insert((s(cell(0)?)?, s(cell(1)?)?), e);
+            c.listed.insert((s_at(&r, 0)?, s_at(&r, 1)?), e);
             Some(())
         })?;
         rows("chains", &mut |r| {
-            let cell = |i: usize| r.get(i).copied();
             let h = Head {
-                key: s(cell(2)?)?,
-                signature: s(cell(3)?)?,
-                hash: s(cell(4)?)?,
-                end: n(cell(5)?)?,
+                key: s_at(&r, 2)?,
+                signature: s_at(&r, 3)?,
+                hash: s_at(&r, 4)?,
+                end: n_at(&r, 5)?,
             };
-            c.chains.insert((s(cell(0)?)?, s(cell(1)?)?), h);
+            c.chains.insert((s_at(&r, 0)?, s_at(&r, 1)?), h);
             Some(())
         })?;
         rows("coverage", &mut |r| {
             let mut cov = Coverage {
-                until: n(*r.get(1)?)?,
+                until: n_at(&r, 1)?,
                 gaps: Vec::new(),
             };
             let mut ok = true;
@@ -698,7 +710,7 @@ impl Checker {
                 }
                 ok
             });
-            c.coverage.insert(s(*r.first()?)?, cov);
+            c.coverage.insert(s_at(&r, 0)?, cov);
             ok.then_some(())
         })?;
         Some(c)
@@ -776,6 +788,7 @@ mod tests {
         // The invalid digest's hour is a gap: its files are not reported one by one.
         assert_eq!(back.coverage.values().next().unwrap().gaps.len(), 1);
         assert!(Checker::from_json(b"{\"read\":[[1]]}").is_none());
+        assert!(Checker::from_json(b"{\"read\":[[\"b\"]]}").is_none());
         assert!(Checker::from_json(b"{}").is_some());
     }
 
