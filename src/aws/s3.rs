@@ -193,12 +193,12 @@ impl S3 {
     /// (`x-amz-meta-*` among them); `None` when there is no such key.
     pub fn fetch(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<Fetched>> {
         let what = format!("downloading s3://{bucket}/{key}");
-        let resp = match self.get(bucket, key, "", &[], &what) {
+        let mut resp = match self.get(bucket, key, "", &[], &what) {
             Ok(r) => r,
             Err(e) if is_no_such_key(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let headers = resp.headers.clone();
+        let headers = std::mem::take(&mut resp.headers);
         let body = resp
             .bytes(limit)
             .map_err(|e| Error::new(format!("{what}: {e}")))?;
@@ -251,10 +251,7 @@ pub struct Fetched {
 impl Fetched {
     /// A response header, by its lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        super::http::header_in(&self.headers, name)
     }
 }
 
