@@ -238,14 +238,10 @@ impl Reader<'_> {
                 ledger.started(id, &key);
                 self.counts.total.fetch_max(self.next, Ordering::Relaxed);
                 let mut found = Vec::new();
-                let mut hashed = |hash: String| {
-                    if let Some(v) = &validation {
-                        found = v.file_read(&key, hash);
-                    }
-                };
-                let hashed = validation
-                    .is_some()
-                    .then_some(&mut hashed as &mut dyn FnMut(String));
+                let mut hashed = validation
+                    .as_ref()
+                    .map(|v| |hash: String| found = v.file_read(&key, hash));
+                let hashed = hashed.as_mut().map(|h| h as &mut dyn FnMut(String));
                 if !self.read_file(id, &path, hashed) || !self.send_units(found) {
                     return;
                 }
@@ -273,16 +269,7 @@ impl Reader<'_> {
         for (name, records) in units {
             let file = self.next;
             self.next += 1;
-            let end = Chunk::End {
-                error: None,
-                damage: Default::default(),
-            };
-            let start = Chunk::Start {
-                file,
-                name,
-                message: true,
-            };
-            for c in [start, Chunk::Records(records), end] {
+            for c in Chunk::arrived_whole(file, name, records) {
                 if self.stop.load(Ordering::Relaxed) || self.tx.send(c).is_err() {
                     return false;
                 }

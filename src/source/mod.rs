@@ -42,6 +42,25 @@ pub enum Chunk {
     },
 }
 
+impl Chunk {
+    /// The whole stream of a unit whose records are all here on arrival (carried in a
+    /// message, or the plugin's own findings): not counted as a file read.
+    pub fn arrived_whole(file: u64, name: String, records: Records) -> [Chunk; 3] {
+        [
+            Chunk::Start {
+                file,
+                name,
+                message: true,
+            },
+            Chunk::Records(records),
+            Chunk::End {
+                error: None,
+                damage: Damage::default(),
+            },
+        ]
+    }
+}
+
 /// What the consumer gets when it asks for more.
 #[derive(Debug)]
 pub enum Recv {

@@ -258,18 +258,7 @@ impl Handle {
             let seq = g.added;
             g.added += 1;
             g.buffered += records.buf.capacity();
-            let chunks = VecDeque::from([
-                Chunk::Start {
-                    file: seq,
-                    name,
-                    message: true,
-                },
-                Chunk::Records(records),
-                Chunk::End {
-                    error: None,
-                    damage: Default::default(),
-                },
-            ]);
+            let chunks = VecDeque::from(Chunk::arrived_whole(seq, name, records));
             g.slots.insert(
                 seq,
                 Slot {
@@ -443,21 +432,16 @@ fn worker(s3: &Arc<S3>, sh: &Shared, metrics: &Arc<Metrics>, max: u64, log: &Log
             gave_up.clone(),
         ) {
             Ok(reader) => {
+                let (bucket, key) = (&job.bucket, &job.key);
                 let hashed = sh.hashed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let mut report = |hash: String| {
-                    if let Some(h) = &hashed {
-                        h(&job.bucket, &job.key, hash);
-                    }
-                };
+                let mut report = hashed.map(|h| move |hash: String| h(bucket, key, hash));
                 let (totals, alive) = stream_file(
                     reader,
                     max,
                     &mut splitter,
                     &mut push,
                     &mut || sh.lock().spare.pop(),
-                    hashed
-                        .is_some()
-                        .then_some(&mut report as &mut dyn FnMut(String)),
+                    report.as_mut().map(|r| r as &mut dyn FnMut(String)),
                 );
                 Metrics::add(&metrics.bytes_decompressed, totals.decompressed);
                 alive
