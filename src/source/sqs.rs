@@ -685,8 +685,6 @@ impl Poller {
 /// Reads what an SQS queue's messages announce or carry.
 pub struct SqsFeed {
     pool: Pool,
-    /// Log file validation of the files messages announce, when on.
-    validation: Option<Arc<Validation>>,
     poller: Arc<Poller>,
     threads: Vec<JoinHandle<()>>,
     ledger: Arc<Ledger>,
@@ -706,21 +704,22 @@ impl SqsFeed {
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
     ) -> Result<SqsFeed> {
-        let validate = settings.validate;
         let pool = Pool::start(s3.clone(), &opts, &log, &metrics, stop.clone())?;
-        let validation = validate.map(|_| {
+        // Hashing starts before any receiver does.
+        let validation = settings.validate.map(|every| {
             log.info(&format!(
                 "sqs://{}: log file validation checks the log files messages announce; EventBridge events carry no file, so there is nothing to check for them",
                 settings.queue
             ));
-            Validation::start(
+            let v = Validation::start(
                 s3.clone(),
                 s3.aws.clone(),
                 pool.handle(),
                 None,
                 log.clone(),
                 metrics.clone(),
-            )
+            );
+            (every, v)
         });
         let ledger = Arc::new(Ledger::default());
         let (receivers, acks) = (settings.receivers.max(1), settings.delete_calls.max(1));
@@ -739,14 +738,15 @@ impl SqsFeed {
         });
         let mut feed = SqsFeed {
             pool,
-            validation,
             poller: poller.clone(),
             threads: Vec::new(),
             ledger,
             stop,
             closed: false,
         };
-        if let (Some(v), Some(every)) = (feed.validation.clone(), validate) {
+        // Log file validation of the files messages announce, on a thread of its own
+        // (which keeps it).
+        if let Some((every, v)) = validation {
             let stop = feed.stop.clone();
             let spawned = std::thread::Builder::new()
                 .name("cloudtrail-validate".into())
