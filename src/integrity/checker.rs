@@ -20,7 +20,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::digest::{Digest, Listed, account_region, digest_folder_of_log, digest_name};
+use super::digest::{
+    Digest, Listed, account_region, digest_folder_of_log, digest_key_time, digest_name,
+};
 use super::{Finding, Kind, sha256_hex, unhex, verify};
 use crate::json::doc::Doc;
 use crate::json::{View, write_string};
@@ -163,15 +165,6 @@ pub fn from_awslogs(key: &str) -> &str {
 /// The time in a log file's name (`…_YYYYMMDDTHHMMZ_…`).
 fn name_time(key: &str) -> Option<i64> {
     crate::interval::stamp_secs(&crate::interval::key_stamp(key)?)
-}
-
-/// The end time in a digest's name (`…_YYYYMMDDTHHMMSSZ[_backfill].json.gz`).
-fn digest_key_time(key: &str) -> Option<i64> {
-    let stem = key.strip_suffix(".json.gz")?;
-    let stem = stem.strip_suffix("_backfill").unwrap_or(stem);
-    let stamp = stem.rsplit('_').next()?.strip_suffix('Z')?;
-    let minute = crate::interval::stamp_secs(stamp.get(..13)?)?;
-    Some(minute + stamp.get(13..15)?.parse::<i64>().ok()?)
 }
 
 fn finding(kind: Kind, bucket: &str, key: &str, detail: String) -> Finding {

@@ -118,6 +118,15 @@ pub struct DigestName {
     pub backfill: bool,
 }
 
+/// The end time in a digest's name (`…_YYYYMMDDTHHMMSSZ[_backfill].json.gz`).
+pub fn digest_key_time(key: &str) -> Option<i64> {
+    let stem = key.strip_suffix(".json.gz")?;
+    let stem = stem.strip_suffix("_backfill").unwrap_or(stem);
+    let stamp = stem.rsplit('_').next()?.strip_suffix('Z')?;
+    let minute = crate::interval::stamp_secs(stamp.get(..13)?)?;
+    Some(minute + stamp.get(13..15)?.parse::<i64>().ok()?)
+}
+
 /// Parses `…/CloudTrail-Digest/<region>/YYYY/MM/DD/<account>_CloudTrail-Digest_<region>_<trail>_<region>_<YYYYMMDDTHHMMSS>Z[_backfill].json.gz`.
 pub fn digest_name(key: &str) -> Option<DigestName> {
     let at = key.find("/CloudTrail-Digest/")?;

@@ -27,7 +27,7 @@ use crate::aws::Aws;
 use crate::aws::cloudtrail::list_public_keys;
 use crate::aws::s3::S3;
 use crate::integrity::checker::{Answered, Checker, Fetched, Later, World, from_awslogs};
-use crate::integrity::digest::{Digest, digest_folder_of_log};
+use crate::integrity::digest::{Digest, digest_folder_of_log, digest_key_time};
 use crate::integrity::{Finding, Kind, event};
 use crate::log::Logger;
 use crate::metrics::Metrics;
@@ -282,7 +282,11 @@ impl Validation {
             .filter(|(_, st)| last || now >= st.due)
             .map(|((b, f), st)| (b.clone(), f.clone(), st.day.clone()))
             .collect();
-        let mut world = Net { v: self };
+        let exists = |b: &str, k: &str| self.exists(b, k);
+        let mut world = Asking {
+            keys: &self.keys,
+            exists: &exists,
+        };
         for (bucket, folder, day) in folders {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
@@ -315,7 +319,12 @@ impl Validation {
             // From now on, list from the day before the newest digest judged.
             let mut folders = lock(&self.folders);
             if let Some(st) = folders.get_mut(&(bucket.clone(), folder.clone()))
-                && let Some(newest) = st.processed.iter().filter_map(|k| key_day_secs(k)).max()
+                // The newest end time, to the minute.
+                && let Some(newest) = st
+                    .processed
+                    .iter()
+                    .filter_map(|k| digest_key_time(k).map(|t| t - t % 60))
+                    .max()
             {
                 st.day = st.day.clone().max(day_folder(newest - 86_400));
                 st.due = newest + 3600;
@@ -374,7 +383,7 @@ impl Validation {
     }
 
     /// Fetches and judges one digest.
-    fn judge(&self, bucket: &str, key: &str, world: &mut Net) -> Result<Vec<Finding>, Later> {
+    fn judge(&self, bucket: &str, key: &str, world: &mut Asking) -> Result<Vec<Finding>, Later> {
         let fetched = match self.s3.fetch(bucket, key, MAX_DIGEST) {
             Ok(Some(f)) => f,
             // Listed, then gone: the next digest's chain reports it.
@@ -420,6 +429,19 @@ impl Validation {
         lock(&self.shared.checker).digest(d, &mut answered)
     }
 
+    /// Whether `bucket/key` exists (`None`: cannot tell now).
+    fn exists(&self, bucket: &str, key: &str) -> Option<bool> {
+        match self.s3.exists(bucket, key) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.log.warn(&format!(
+                    "log file validation: cannot tell whether s3://{bucket}/{key} exists: {e}"
+                ));
+                None
+            }
+        }
+    }
+
     /// Logs, counts and emits findings.
     fn report(&self, found: Vec<Finding>) {
         let units = self.shared.account(found, "s3");
@@ -433,39 +455,25 @@ impl Validation {
     }
 }
 
-/// The end time in a digest key (`…_YYYYMMDDTHHMMSSZ[_backfill].json.gz`), to the
-/// minute.
-fn key_day_secs(key: &str) -> Option<i64> {
-    let stem = key.strip_suffix(".json.gz")?;
-    let stem = stem.strip_suffix("_backfill").unwrap_or(stem);
-    crate::interval::stamp_secs(stem.rsplit('_').next()?.get(..13)?)
+/// The checker's questions: public keys from CloudTrail, and whether an object
+/// exists as `exists` tells (S3, or a copy on disk).
+struct Asking<'a> {
+    keys: &'a Keys,
+    exists: &'a dyn Fn(&str, &str) -> Option<bool>,
 }
 
-/// The checker's questions, answered over the network.
-struct Net<'a> {
-    v: &'a Validation,
-}
-
-impl World for Net<'_> {
+impl World for Asking<'_> {
     fn public_key(
         &mut self,
         region: &str,
         fingerprint: &str,
         around: i64,
     ) -> Result<Option<Vec<u8>>, Later> {
-        self.v.keys.get(region, fingerprint, around)
+        self.keys.get(region, fingerprint, around)
     }
 
     fn exists(&mut self, bucket: &str, key: &str) -> Option<bool> {
-        match self.v.s3.exists(bucket, key) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                self.v.log.warn(&format!(
-                    "log file validation: cannot tell whether s3://{bucket}/{key} exists: {e}"
-                ));
-                None
-            }
-        }
+        (self.exists)(bucket, key)
     }
 }
 
@@ -536,9 +544,10 @@ impl LocalValidation {
         while self.judged.len() > MAX_JUDGED {
             self.judged.pop_first();
         }
-        let mut world = Disk {
+        let exists = |_: &str, key: &str| Some(present.contains(from_awslogs(key)));
+        let mut world = Asking {
             keys: &self.keys,
-            present,
+            exists: &exists,
         };
         found.extend(lock(&self.shared.checker).expire(now_secs(), last, &mut world));
         self.ledger.integrity_changed();
@@ -588,9 +597,10 @@ impl LocalValidation {
                 }
             }
         }
-        let mut world = Disk {
+        let exists = |_: &str, key: &str| Some(present.contains(from_awslogs(key)));
+        let mut world = Asking {
             keys: &self.keys,
-            present,
+            exists: &exists,
         };
         let d = Fetched {
             bucket: "",
@@ -600,27 +610,5 @@ impl LocalValidation {
             algorithm: algorithm.as_deref(),
         };
         lock(&self.shared.checker).digest(d, &mut world)
-    }
-}
-
-/// The checker's questions for a copy on disk: keys from CloudTrail, files from the
-/// directory.
-struct Disk<'a> {
-    keys: &'a Keys,
-    present: &'a HashSet<String>,
-}
-
-impl World for Disk<'_> {
-    fn public_key(
-        &mut self,
-        region: &str,
-        fingerprint: &str,
-        around: i64,
-    ) -> Result<Option<Vec<u8>>, Later> {
-        self.keys.get(region, fingerprint, around)
-    }
-
-    fn exists(&mut self, _bucket: &str, key: &str) -> Option<bool> {
-        Some(self.present.contains(from_awslogs(key)))
     }
 }
