@@ -299,6 +299,16 @@ impl Handle {
         self.shared.lock().downloads
     }
 
+    /// Waits until every download queued so far is fully handed to the consumer, or
+    /// the pool stops (its last `End` makes room, which wakes this).
+    pub fn wait_downloaded(&self) {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        while g.downloads > 0 && !sh.stopping() {
+            g = sh.wait_room(g);
+        }
+    }
+
     /// Bytes received (downloaded or pushed ready) but not yet consumed.
     pub fn buffered(&self) -> usize {
         self.shared.lock().buffered

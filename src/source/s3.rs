@@ -419,9 +419,7 @@ impl Lister<'_> {
         }
         if let Some(v) = self.validation {
             // Every file read (and hashed) first: the verdicts are final.
-            while self.pool.downloads() > 0 && !self.stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            self.pool.wait_downloaded();
             v.check(true, self.stop);
         }
         Ok(())
